@@ -1,0 +1,1 @@
+"""Dashboard specifications rendered to Grafana JSON."""

@@ -1,0 +1,1 @@
+"""Rule packs: one folder per service kind."""
