@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -53,3 +55,21 @@ class Notification(BaseModel):
 
     def resolved(self) -> list[Alert]:
         return [alert for alert in self.alerts if alert.status == "resolved"]
+
+    def dedup_key(self) -> str:
+        """The same for every copy of this notification (retries, HA twins).
+
+        Alertmanager resends a group's full state, so a group key, its status
+        and each alert's fingerprint, status and times identify the content.
+        """
+        alerts = sorted(
+            (
+                alert.fingerprint or json.dumps(sorted(alert.labels.items())),
+                alert.status,
+                alert.starts_at.isoformat(),
+                alert.ends_at.isoformat() if alert.has_end else "",
+            )
+            for alert in self.alerts
+        )
+        text = json.dumps([self.group_key, self.status, alerts], separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()

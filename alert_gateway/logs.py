@@ -1,0 +1,79 @@
+"""Operation logs of the gateway, as text or JSON lines, with snake_case context.
+
+Context travels in `extra=` (`logger.info("posted", extra={"group_key": k})`)
+and is printed as `key=value` after the message, or as keys of the JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+LogFormat = Literal["text", "json"]
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def context(record: logging.LogRecord) -> dict[str, Any]:
+    """The key=value context a record was logged with."""
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD}
+
+
+class TextFormatter(logging.Formatter):
+    """`2026-01-05T09:00:00.123Z INFO alert_gateway.delivery posted group_key=...`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(
+            timespec="milliseconds"
+        )
+        parts = [stamp.replace("+00:00", "Z"), record.levelname, record.name]
+        parts.append(record.getMessage())
+        parts += [f"{key}={_text(value)}" for key, value in context(record).items()]
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the context keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(
+            timespec="milliseconds"
+        )
+        entry: dict[str, Any] = {
+            "time": stamp.replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(context(record))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure(log_format: LogFormat = "text", level: int = logging.INFO) -> None:
+    """Send the gateway's logs (and uvicorn's) to stderr in `log_format`."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # One line per webhook would drown the lines that say what happened to a group.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def _text(value: Any) -> str:
+    text = str(value)
+    if text == "" or any(ch in text for ch in ' "=\n'):
+        return json.dumps(text, ensure_ascii=False)
+    return text

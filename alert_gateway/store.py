@@ -1,0 +1,625 @@
+"""Where notifications, groups and dead letters are kept: a narrow Store and SQLite.
+
+Webhooks are accepted through a single writer thread that commits whatever has
+arrived while the previous commit was running as one transaction (a group
+commit): each request waits for its batch's commit and only then answers 200,
+so many requests share one fsync. Everything else (the delivery worker, the
+HTTP endpoints that read) goes through a second connection guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from alert_gateway.payload import Notification
+
+log = logging.getLogger(__name__)
+
+_MAX_BATCH = 512
+_QUEUE_LIMIT = 20_000
+# How long a waiting connection retries a locked database before failing.
+_BUSY_TIMEOUT_MS = 5_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY,
+    dedup_key TEXT NOT NULL UNIQUE,
+    group_key TEXT NOT NULL,
+    team TEXT,
+    received_at REAL NOT NULL,
+    payload BLOB NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS notifications_pending
+    ON notifications (group_key, id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS notifications_delivered
+    ON notifications (delivered_at) WHERE state = 'delivered';
+CREATE TABLE IF NOT EXISTS groups (
+    group_key TEXT PRIMARY KEY,
+    channel TEXT,
+    ts TEXT,
+    team TEXT,
+    state TEXT,
+    status TEXT,
+    firing_since REAL,
+    acknowledged_by TEXT,
+    acknowledged_at REAL,
+    ack_seq INTEGER NOT NULL DEFAULT 0,
+    shown_ack_seq INTEGER NOT NULL DEFAULT 0,
+    escalated_at REAL,
+    escalations INTEGER NOT NULL DEFAULT 0,
+    resolved_reply_posted INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    notification_id INTEGER NOT NULL,
+    group_key TEXT NOT NULL,
+    channel TEXT,
+    reason TEXT NOT NULL,
+    failed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS thread_notes (
+    id INTEGER PRIMARY KEY,
+    group_key TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    posted_at REAL
+);
+CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY, at REAL NOT NULL);
+"""
+
+
+class StoreUnavailable(Exception):
+    """Raised when the store cannot take or give data now (queue full, disk, lock)."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The outcome of storing one notification."""
+
+    notification_id: int | None
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A stored notification not yet delivered."""
+
+    id: int
+    group_key: str
+    team: str | None
+    received_at: float
+    attempts: int
+    payload: bytes
+
+    def notification(self) -> Notification:
+        return Notification.model_validate_json(self.payload)
+
+
+@dataclass
+class GroupRecord:
+    """What the gateway knows of one alert group and its Slack message."""
+
+    group_key: str
+    channel: str | None = None
+    ts: str | None = None
+    team: str | None = None
+    state: str | None = None
+    status: str | None = None
+    firing_since: float | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    ack_seq: int = 0
+    shown_ack_seq: int = 0
+    escalated_at: float | None = None
+    escalations: int = 0
+    resolved_reply_posted: bool = False
+    updated_at: float | None = None
+
+    @property
+    def current_acknowledgement(self) -> str | None:
+        """Who acknowledged the group's current firing episode, if anyone did."""
+        if self.acknowledged_at is None or self.acknowledged_by is None:
+            return None
+        if self.firing_since is not None and self.acknowledged_at < self.firing_since:
+            return None
+        return self.acknowledged_by
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    notification_id: int
+    group_key: str
+    channel: str | None
+    reason: str
+    failed_at: float
+    received_at: float
+
+
+@dataclass(frozen=True)
+class ThreadNote:
+    id: int
+    group_key: str
+    text: str
+
+
+class Store(Protocol):
+    """What the gateway needs from storage; a PostgreSQL backend implements the same."""
+
+    def submit(
+        self,
+        notification: Notification,
+        payload: bytes,
+        *,
+        team: str | None,
+        now: float,
+    ) -> Future[Accepted]: ...
+
+    def due(
+        self, now: float, *, groups: int, per_group: int
+    ) -> list[list[Pending]]: ...
+
+    def next_due_at(self) -> float | None: ...
+
+    def group(self, group_key: str) -> GroupRecord | None: ...
+
+    def save_group(
+        self, record: GroupRecord, *, delivered: Iterable[int] = ()
+    ) -> None: ...
+
+    def retry_later(self, ids: Iterable[int], *, at: float, reason: str) -> None: ...
+
+    def dead_letter(
+        self,
+        ids: Iterable[int],
+        *,
+        group_key: str,
+        channel: str | None,
+        reason: str,
+        now: float,
+    ) -> None: ...
+
+    def acknowledge(self, group_key: str, *, user: str, now: float) -> bool: ...
+
+    def groups_to_refresh(self) -> list[GroupRecord]: ...
+
+    def groups_to_escalate(
+        self, *, firing_before: float, escalated_before: float | None
+    ) -> list[GroupRecord]: ...
+
+    def add_note(self, group_key: str, text: str, *, now: float) -> None: ...
+
+    def pending_notes(self) -> list[ThreadNote]: ...
+
+    def note_posted(self, note_id: int, *, now: float) -> None: ...
+
+    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]: ...
+
+    def queue_depth(self) -> int: ...
+
+    def prune(self, *, delivered_before: float) -> int: ...
+
+    def check_writable(self, now: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Submission:
+    row: tuple[object, ...]
+    future: Future[Accepted] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+class SqliteStore:
+    """The Store on one SQLite file in WAL mode, with group commits of new webhooks."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        on_commit: Callable[[], None] | None = None,
+        queue_limit: int = _QUEUE_LIMIT,
+    ) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._on_commit = on_commit
+        self._lock = threading.Lock()
+        self._conn = _connect(self.path)
+        self._conn.executescript(_SCHEMA)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_limit)
+        self._writer = threading.Thread(
+            target=self._write_loop,
+            args=(_connect(self.path),),
+            daemon=True,
+            name="store-writer",
+        )
+        self._writer.start()
+
+    def set_on_commit(self, callback: Callable[[], None] | None) -> None:
+        """Call `callback` after each batch of new notifications is committed."""
+        self._on_commit = callback
+
+    # Accepting webhooks ---------------------------------------------------------
+
+    def submit(
+        self,
+        notification: Notification,
+        payload: bytes,
+        *,
+        team: str | None,
+        now: float,
+    ) -> Future[Accepted]:
+        """Queue a notification for the next group commit, which resolves the future."""
+        if not self._writer.is_alive():
+            raise StoreUnavailable("the store's writer has stopped")
+        row = (
+            notification.dedup_key(),
+            notification.group_key,
+            team,
+            now,
+            payload,
+            now,
+        )
+        submission = _Submission(row)
+        try:
+            self._queue.put_nowait(submission)
+        except queue.Full:
+            raise StoreUnavailable(
+                "too many notifications waiting to be stored"
+            ) from None
+        return submission.future
+
+    def writer_alive(self) -> bool:
+        return self._writer.is_alive()
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch = [first]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put_nowait(_STOP)
+                    break
+                batch.append(item)
+            self._commit_batch(conn, batch)  # type: ignore[arg-type]
+        conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Submission]) -> None:
+        results: list[Accepted] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for submission in batch:
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO notifications (dedup_key, group_key, team,"
+                    " received_at, payload, next_attempt_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    submission.row,
+                )
+                inserted = cursor.rowcount == 1
+                results.append(
+                    Accepted(cursor.lastrowid if inserted else None, not inserted)
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            _rollback(conn)
+            log.error("commit failed", extra={"batch": len(batch), "error": str(error)})
+            for submission in batch:
+                submission.future.set_exception(StoreUnavailable(str(error)))
+            return
+
+        for submission, result in zip(batch, results, strict=True):
+            submission.future.set_result(result)
+        if self._on_commit is not None and any(not r.duplicate for r in results):
+            self._on_commit()
+
+    # Delivery ------------------------------------------------------------------
+
+    def due(
+        self, now: float, *, groups: int = 50, per_group: int = 200
+    ) -> list[list[Pending]]:
+        """Pending notifications of the groups whose oldest one is due, oldest first."""
+        with self._reading() as conn:
+            heads = conn.execute(
+                "SELECT group_key FROM notifications AS n"
+                " WHERE state = 'pending' AND next_attempt_at <= ? AND id = ("
+                "  SELECT MIN(id) FROM notifications"
+                "  WHERE state = 'pending' AND group_key = n.group_key)"
+                " ORDER BY id LIMIT ?",
+                (now, groups),
+            ).fetchall()
+            return [
+                [
+                    Pending(*row)
+                    for row in conn.execute(
+                        "SELECT id, group_key, team, received_at, attempts, payload"
+                        " FROM notifications WHERE state = 'pending' AND group_key = ?"
+                        " ORDER BY id LIMIT ?",
+                        (group_key, per_group),
+                    )
+                ]
+                for (group_key,) in heads
+            ]
+
+    def next_due_at(self) -> float | None:
+        with self._reading() as conn:
+            (at,) = conn.execute(
+                "SELECT MIN(next_attempt_at) FROM notifications WHERE state = 'pending'"
+            ).fetchone()
+        return at
+
+    def group(self, group_key: str) -> GroupRecord | None:
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {_GROUP_COLUMNS} FROM groups WHERE group_key = ?", (group_key,)
+            ).fetchone()
+        return None if row is None else _group(row)
+
+    def save_group(self, record: GroupRecord, *, delivered: Iterable[int] = ()) -> None:
+        """Record a group's message and mark notifications delivered, atomically.
+
+        Acknowledgement columns are left alone: they belong to the Slack actions.
+        """
+        delivered = list(delivered)
+        with self._writing() as conn:
+            conn.execute(
+                "INSERT INTO groups (group_key, channel, ts, team, state, status,"
+                " firing_since, shown_ack_seq, escalated_at, escalations,"
+                " resolved_reply_posted, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (group_key) DO UPDATE SET channel = excluded.channel,"
+                " ts = excluded.ts, team = excluded.team, state = excluded.state,"
+                " status = excluded.status, firing_since = excluded.firing_since,"
+                " shown_ack_seq = excluded.shown_ack_seq,"
+                " escalated_at = excluded.escalated_at,"
+                " escalations = excluded.escalations,"
+                " resolved_reply_posted = excluded.resolved_reply_posted,"
+                " updated_at = excluded.updated_at",
+                (
+                    record.group_key,
+                    record.channel,
+                    record.ts,
+                    record.team,
+                    record.state,
+                    record.status,
+                    record.firing_since,
+                    record.shown_ack_seq,
+                    record.escalated_at,
+                    record.escalations,
+                    int(record.resolved_reply_posted),
+                    record.updated_at,
+                ),
+            )
+            conn.executemany(
+                "UPDATE notifications SET state = 'delivered', delivered_at = ?"
+                " WHERE id = ? AND state = 'pending'",
+                [(record.updated_at, notification_id) for notification_id in delivered],
+            )
+
+    def retry_later(self, ids: Iterable[int], *, at: float, reason: str) -> None:
+        with self._writing() as conn:
+            conn.executemany(
+                "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = ?,"
+                " last_error = ? WHERE id = ? AND state = 'pending'",
+                [(at, reason, notification_id) for notification_id in ids],
+            )
+
+    def dead_letter(
+        self,
+        ids: Iterable[int],
+        *,
+        group_key: str,
+        channel: str | None,
+        reason: str,
+        now: float,
+    ) -> None:
+        ids = list(ids)
+        with self._writing() as conn:
+            conn.executemany(
+                "UPDATE notifications SET state = 'dead', last_error = ? WHERE id = ?",
+                [(reason, notification_id) for notification_id in ids],
+            )
+            conn.executemany(
+                "INSERT INTO dead_letters (notification_id, group_key, channel, reason,"
+                " failed_at) VALUES (?, ?, ?, ?, ?)",
+                [(i, group_key, channel, reason, now) for i in ids],
+            )
+
+    # Slack actions, escalation and notes ------------------------------------------
+
+    def acknowledge(self, group_key: str, *, user: str, now: float) -> bool:
+        """Record who acknowledged a group; False when the group is unknown."""
+        with self._writing() as conn:
+            cursor = conn.execute(
+                "UPDATE groups SET acknowledged_by = ?, acknowledged_at = ?,"
+                " ack_seq = ack_seq + 1 WHERE group_key = ?",
+                (user, now, group_key),
+            )
+        return cursor.rowcount == 1
+
+    def groups_to_refresh(self) -> list[GroupRecord]:
+        """Groups whose message does not yet show their latest acknowledgement."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_GROUP_COLUMNS} FROM groups"
+                " WHERE ack_seq > shown_ack_seq AND ts IS NOT NULL"
+            ).fetchall()
+        return [_group(row) for row in rows]
+
+    def groups_to_escalate(
+        self, *, firing_before: float, escalated_before: float | None
+    ) -> list[GroupRecord]:
+        """Firing, posted, unacknowledged groups older than `firing_before`.
+
+        A group already escalated comes back only when `escalated_before` is given
+        (repeating escalations) and its last escalation is older than that.
+        """
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_GROUP_COLUMNS} FROM groups WHERE status = 'firing'"
+                " AND ts IS NOT NULL AND firing_since <= ?"
+                " AND (acknowledged_at IS NULL OR acknowledged_at < firing_since)"
+                " AND (escalated_at IS NULL OR escalated_at <= ?)",
+                (firing_before, -1.0 if escalated_before is None else escalated_before),
+            ).fetchall()
+        return [_group(row) for row in rows]
+
+    def add_note(self, group_key: str, text: str, *, now: float) -> None:
+        with self._writing() as conn:
+            conn.execute(
+                "INSERT INTO thread_notes (group_key, text, created_at)"
+                " VALUES (?, ?, ?)",
+                (group_key, text, now),
+            )
+
+    def pending_notes(self) -> list[ThreadNote]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT id, group_key, text FROM thread_notes WHERE posted_at IS NULL"
+                " ORDER BY id"
+            ).fetchall()
+        return [ThreadNote(*row) for row in rows]
+
+    def note_posted(self, note_id: int, *, now: float) -> None:
+        with self._writing() as conn:
+            conn.execute(
+                "UPDATE thread_notes SET posted_at = ? WHERE id = ?", (now, note_id)
+            )
+
+    # Operating -------------------------------------------------------------------
+
+    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT d.id, d.notification_id, d.group_key, d.channel, d.reason,"
+                " d.failed_at, n.received_at FROM dead_letters AS d"
+                " JOIN notifications AS n ON n.id = d.notification_id"
+                " ORDER BY d.id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [DeadLetter(*row) for row in rows]
+
+    def queue_depth(self) -> int:
+        with self._reading() as conn:
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM notifications WHERE state = 'pending'"
+            ).fetchone()
+        return int(count)
+
+    def prune(self, *, delivered_before: float) -> int:
+        """Forget delivered notifications older than `delivered_before`.
+
+        They are kept a while so that late retries and HA twins are still recognised.
+        """
+        with self._writing() as conn:
+            cursor = conn.execute(
+                "DELETE FROM notifications"
+                " WHERE state = 'delivered' AND delivered_at < ?",
+                (delivered_before,),
+            )
+        return cursor.rowcount
+
+    def check_writable(self, now: float) -> None:
+        """Raise StoreUnavailable unless a write transaction commits now."""
+        with self._writing() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO heartbeat (id, at) VALUES (1, ?)", (now,)
+            )
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the writer and close the connections."""
+        if self._writer.is_alive():
+            self._queue.put(_STOP)
+            self._writer.join(timeout=10)
+        with self._lock:
+            self._conn.close()
+
+    def _reading(self) -> _Transaction:
+        return _Transaction(self._lock, self._conn, write=False)
+
+    def _writing(self) -> _Transaction:
+        return _Transaction(self._lock, self._conn, write=True)
+
+
+class _Transaction:
+    """One locked use of the shared connection; errors become StoreUnavailable."""
+
+    def __init__(self, lock: threading.Lock, conn: sqlite3.Connection, *, write: bool):
+        self._lock, self._conn, self._write = lock, conn, write
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        try:
+            self._conn.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+        except sqlite3.Error as error:
+            self._lock.release()
+            raise StoreUnavailable(str(error)) from None
+        return self._conn
+
+    def __exit__(self, kind, error, trace) -> bool:
+        try:
+            if kind is None:
+                self._conn.execute("COMMIT")
+            else:
+                _rollback(self._conn)
+        except sqlite3.Error as commit_error:
+            _rollback(self._conn)
+            raise StoreUnavailable(str(commit_error)) from None
+        finally:
+            self._lock.release()
+        if isinstance(error, sqlite3.Error):
+            raise StoreUnavailable(str(error)) from None
+        return False
+
+
+_GROUP_COLUMNS = (
+    "group_key, channel, ts, team, state, status, firing_since, acknowledged_by,"
+    " acknowledged_at, ack_seq, shown_ack_seq, escalated_at, escalations,"
+    " resolved_reply_posted, updated_at"
+)
+
+
+def _group(row: tuple[object, ...]) -> GroupRecord:
+    record = GroupRecord(*row)  # type: ignore[arg-type]
+    record.resolved_reply_posted = bool(record.resolved_reply_posted)
+    return record
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # A 200 tells Alertmanager it may forget the notification, so a commit must
+    # survive a power cut, not only a crash of the process: NORMAL in WAL mode
+    # may lose the last commits on power loss, FULL syncs the WAL at each
+    # commit. Group commits share that sync among every request of a batch.
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("ROLLBACK")
