@@ -1,0 +1,345 @@
+"""The service inventory: one YAML file that describes a whole stack.
+
+The models below are the format. `load_inventory` parses a file, checks it
+against the models and against the rule packs, and reports every problem at
+once, each located at its file, line and column.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from generator import yamlfile
+from generator.errors import InventoryError, Problem
+from generator.packs import DURATION_PATTERN, Pack, Threshold, threshold_problem
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+HOST_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$"
+ADDRESS_PATTERN = r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"
+# Labels obsgen sets itself on every target; an inventory may not redefine them.
+RESERVED_LABELS = frozenset({"service", "team", "env", "job", "instance", "kind"})
+
+PATTERN_HELP = {
+    NAME_PATTERN: "a name: lower-case letters, digits and '-', starting with a letter",
+    LABEL_NAME_PATTERN: "a Prometheus label name",
+    HOST_PATTERN: "a host name",
+    ADDRESS_PATTERN: "an address of the form host:port",
+    DURATION_PATTERN.pattern: "a duration such as 30s, 5m or 15d",
+    r"^https?://[^\s]+$": "an http or https URL",
+    r"^#[a-z0-9_-]{1,80}$": "a Slack channel such as #team-alerts",
+    r"^/": "a path starting with /",
+    r"^[a-z][a-z0-9_]*$": "a kind: lower-case letters, digits and '_'",
+}
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN.pattern)]
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN)]
+Url = Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
+
+
+class Model(BaseModel):
+    """Shared settings: unknown keys are mistakes, and values are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Consul(Model):
+    """Where Prometheus asks Consul for targets when discovery is `consul`."""
+
+    server: Address = "consul:8500"
+    datacenter: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class Alertmanager(Model):
+    """How Prometheus reaches Alertmanager, and the address people open."""
+
+    address: Address = "alertmanager:9093"
+    external_url: Url = "http://localhost:9093"
+
+
+class Gateway(Model):
+    """Where Alertmanager posts webhooks for the alert gateway."""
+
+    address: Address = "alert-gateway:9095"
+
+
+class Grafana(Model):
+    """The address people open Grafana at, used in dashboard links of alerts."""
+
+    url: Url = "http://localhost:3000"
+
+
+class StackSettings(Model):
+    """Settings that apply to the whole stack."""
+
+    name: Name
+    environment: Name
+    discovery: Literal["static", "file_sd", "consul"] = "static"
+    scrape_interval: Duration = "15s"
+    scrape_timeout: Duration = "10s"
+    evaluation_interval: Duration = "15s"
+    retention: Duration = "15d"
+    consul: Consul = Field(default_factory=Consul)
+    alertmanager: Alertmanager = Field(default_factory=Alertmanager)
+    gateway: Gateway = Field(default_factory=Gateway)
+    grafana: Grafana = Field(default_factory=Grafana)
+    runbook_base_url: Url | None = None
+
+
+class Team(Model):
+    """A team that owns services and is paged for them."""
+
+    name: Name
+    slack_channel: Annotated[str, Field(pattern=r"^#[a-z0-9_-]{1,80}$")]
+    rotation: Name | None = None
+
+
+class Service(Model):
+    """One thing to monitor: an instrumented application or infrastructure."""
+
+    name: Name
+    kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    team: Name
+    address: Annotated[str, Field(pattern=HOST_PATTERN)] | None = None
+    port: Port
+    metrics_port: Port | None = None
+    metrics_path: Annotated[str, Field(pattern=r"^/")] | None = None
+    health: list[Annotated[str, Field(pattern=r"^/")]] | None = None
+    labels: dict[Annotated[str, Field(pattern=LABEL_NAME_PATTERN)], str] = Field(
+        default_factory=dict
+    )
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def host(self) -> str:
+        """The host name Prometheus and the exporters use; the name by default."""
+        return self.address or self.name
+
+
+class Defaults(Model):
+    """Values that apply to every service unless the service says otherwise."""
+
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    health: list[Annotated[str, Field(pattern=r"^/")]] = Field(
+        default_factory=lambda: ["/health"]
+    )
+
+
+class InventoryModel(Model):
+    """The whole inventory file."""
+
+    stack: StackSettings
+    defaults: Defaults = Field(default_factory=Defaults)
+    teams: list[Team] = Field(min_length=1)
+    services: list[Service] = Field(min_length=1)
+
+
+class Inventory:
+    """A checked inventory with the packs its services use and values resolved."""
+
+    def __init__(self, model: InventoryModel, packs: dict[str, Pack], source: Path):
+        self.model = model
+        self.packs = packs
+        self.source = source
+        self.stack = model.stack
+        self.teams = {team.name: team for team in model.teams}
+        self.services = sorted(model.services, key=lambda service: service.name)
+
+    def pack(self, service: Service) -> Pack:
+        return self.packs[service.kind]
+
+    def kinds(self) -> list[str]:
+        """Kinds the inventory uses, in a stable order."""
+        return sorted({service.kind for service in self.services})
+
+    def services_of(self, kind: str) -> list[Service]:
+        return [service for service in self.services if service.kind == kind]
+
+    def thresholds(self, service: Service) -> dict[str, Threshold]:
+        """Pack defaults, then the inventory's defaults, then the service's own."""
+        pack = self.pack(service)
+        values = dict(pack.meta.thresholds)
+        for name, value in self.model.defaults.thresholds.items():
+            if name in values:
+                values[name] = value
+        values.update(service.thresholds)
+        return values
+
+    def metrics_target(self, service: Service) -> tuple[str, int]:
+        """Host and port Prometheus scrapes for `service`."""
+        pack = self.pack(service)
+        if service.metrics_port is not None:
+            return service.host, service.metrics_port
+        if pack.meta.exporter is not None:
+            return exporter_name(service), pack.meta.exporter.port
+        return service.host, pack.meta.scrape.port or service.port
+
+    def metrics_path(self, service: Service) -> str:
+        return service.metrics_path or self.pack(service).meta.scrape.path
+
+    def health_paths(self, service: Service) -> list[str]:
+        """Health endpoints probed through the blackbox exporter."""
+        if not self.pack(service).meta.health_checks:
+            return []
+        if service.health is not None:
+            return list(service.health)
+        return list(self.model.defaults.health)
+
+    def fingerprint(self) -> str:
+        """A stable digest of the checked inventory, for change detection."""
+        return json.dumps(self.model.model_dump(mode="json"), sort_keys=True)
+
+
+def exporter_name(service: Service) -> str:
+    """The compose service and host name of `service`'s exporter container."""
+    return f"{service.name}-exporter"
+
+
+def load_inventory(path: Path, packs: dict[str, Pack]) -> Inventory:
+    """Parse and check the inventory at `path`, reporting every problem at once."""
+    located = yamlfile.load(path)
+    if not isinstance(located.data, dict):
+        raise InventoryError([located.problem((), "expected a mapping at the top")])
+
+    problems = _cross_check(located.data, packs, located)
+    try:
+        model = InventoryModel.model_validate(located.data)
+    except ValidationError as error:
+        problems += _model_problems(error, located)
+    if problems:
+        raise InventoryError(sorted(set(problems)))
+    return Inventory(model, packs, path)
+
+
+def _model_problems(error: ValidationError, located: yamlfile.Located) -> list[Problem]:
+    problems = []
+    for detail in error.errors():
+        path = _clean_loc(detail["loc"])
+        problems.append(located.problem(path, _message(detail)))
+    return problems
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    # pydantic adds the name of the union member or constraint it tried, which is
+    # not part of the document's path.
+    return tuple(
+        part
+        for part in loc
+        if isinstance(part, int)
+        or not re.match(r"^(constrained-|function-|str$|int$)", part)
+    )
+
+
+def _message(detail: dict[str, Any]) -> str:
+    kind = detail["type"]
+    value = detail.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "string_pattern_mismatch":
+        pattern = detail["ctx"]["pattern"]
+        return f"{value!r} is not {PATTERN_HELP.get(pattern, 'allowed here')}"
+    if kind in {"int_type", "string_type", "float_type", "bool_type", "dict_type"}:
+        return f"{detail['msg'].lower()}, got {value!r}"
+    return detail["msg"]
+
+
+def _cross_check(
+    data: Any, packs: dict[str, Pack], located: yamlfile.Located
+) -> list[Problem]:
+    """Checks that span entries, run on the raw document so they report even when
+    the models found problems of their own."""
+    problems: list[Problem] = []
+
+    def report(path: tuple[str | int, ...], message: str) -> None:
+        problems.append(located.problem(path, message))
+
+    teams = _entries(data, "teams")
+    services = _entries(data, "services")
+    _check_unique_names("teams", teams, report)
+    _check_unique_names("services", services, report)
+    _check_unique_ports(services, report)
+
+    team_names = {team.get("name") for _, team in teams}
+    for index, service in services:
+        _check_service(index, service, team_names, packs, report)
+
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    thresholds = defaults.get("thresholds")
+    for name, value in thresholds.items() if isinstance(thresholds, dict) else ():
+        used = [pack for pack in packs.values() if name in pack.meta.thresholds]
+        if not used:
+            report(("defaults", "thresholds", name), "no rule pack has this threshold")
+        elif problem := threshold_problem(used[0], name, value):
+            report(("defaults", "thresholds", name), problem)
+
+    return problems
+
+
+def _entries(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(key)
+    if not isinstance(items, list):
+        return []
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _check_service(index, service, team_names, packs, report) -> None:
+    here: tuple[str | int, ...] = ("services", index)
+
+    team = service.get("team")
+    if isinstance(team, str) and team not in team_names:
+        known = ", ".join(sorted(str(name) for name in team_names if name))
+        report((*here, "team"), f"team {team!r} does not exist (known: {known})")
+
+    labels = service.get("labels")
+    for label in labels if isinstance(labels, dict) else ():
+        if label in RESERVED_LABELS or label.startswith("__"):
+            report((*here, "labels", label), "label is set by obsgen; choose another")
+
+    kind = service.get("kind")
+    if not isinstance(kind, str):
+        return
+    pack = packs.get(kind)
+    if pack is None:
+        known = ", ".join(sorted(packs))
+        report((*here, "kind"), f"no rule pack for kind {kind!r} (known: {known})")
+        return
+
+    thresholds = service.get("thresholds")
+    for name, value in thresholds.items() if isinstance(thresholds, dict) else ():
+        if problem := threshold_problem(pack, name, value):
+            report((*here, "thresholds", name), problem)
+
+
+def _check_unique_names(field: str, items, report) -> None:
+    seen: set[Any] = set()
+    for index, item in items:
+        name = item.get("name")
+        if name in seen:
+            report((field, index, "name"), f"duplicate name {name!r}")
+        seen.add(name)
+
+
+def _check_unique_ports(services, report) -> None:
+    # Two services may share a port only when they live on different hosts.
+    endpoints: dict[tuple[Any, Any], Any] = {}
+    for index, service in services:
+        port = service.get("port")
+        if not isinstance(port, int):
+            continue
+        endpoint = (service.get("address") or service.get("name"), port)
+        if endpoint in endpoints:
+            other = endpoints[endpoint]
+            message = f"port {port} on {endpoint[0]!r} is already used by {other!r}"
+            report(("services", index, "port"), message)
+        endpoints.setdefault(endpoint, service.get("name"))

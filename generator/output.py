@@ -1,0 +1,114 @@
+"""Putting rendered files into the output folder, or comparing them with it.
+
+The whole folder is written beside the old one and swapped in by renames, so a
+failure at any point leaves the previous output as it was. obsgen owns the
+folder: a manifest lists what it wrote, and a folder holding anything else is
+refused rather than overwritten.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from generator.errors import OutputError
+
+log = logging.getLogger(__name__)
+
+MANIFEST = ".obsgen-manifest"
+
+
+def write_output(files: dict[str, str], output_dir: Path) -> None:
+    """Replace `output_dir` with exactly `files`."""
+    output_dir = output_dir.resolve()
+    _refuse_foreign_files(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent)
+    )
+    try:
+        for relative, text in files.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8", newline="\n")
+        manifest = "".join(f"{relative}\n" for relative in sorted(files))
+        (staging / MANIFEST).write_text(manifest, encoding="utf-8")
+        _swap(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("wrote files=%d output=%s", len(files), output_dir)
+
+
+def _swap(staging: Path, output_dir: Path) -> None:
+    if not output_dir.exists():
+        os.rename(staging, output_dir)
+        return
+
+    retired = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
+    os.rename(output_dir, retired)
+    try:
+        os.rename(staging, output_dir)
+    except OSError:
+        os.rename(retired, output_dir)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _refuse_foreign_files(output_dir: Path) -> None:
+    if not output_dir.exists():
+        return
+    if not output_dir.is_dir():
+        raise OutputError(f"{output_dir}: exists and is not a folder")
+
+    present = {
+        path.relative_to(output_dir).as_posix()
+        for path in output_dir.rglob("*")
+        if path.is_file() or path.is_symlink()
+    }
+    if not present:
+        return
+    owned = _manifest(output_dir) | {MANIFEST}
+    foreign = sorted(present - owned)
+    if foreign:
+        raise OutputError(
+            f"{output_dir}: holds files obsgen did not write ({foreign[0]}"
+            f"{' and more' if len(foreign) > 1 else ''}); "
+            "render into an empty folder or one obsgen wrote"
+        )
+
+
+def _manifest(output_dir: Path) -> set[str]:
+    path = output_dir / MANIFEST
+    if not path.is_file():
+        return set()
+    return {line for line in path.read_text(encoding="utf-8").splitlines() if line}
+
+
+def stale_diff(files: dict[str, str], output_dir: Path) -> str:
+    """A unified diff from what `output_dir` holds to `files`; empty when up to date."""
+    present = _manifest(output_dir) if output_dir.is_dir() else set()
+    chunks: list[str] = []
+
+    for relative in sorted(present | files.keys()):
+        path = output_dir / relative
+        old = path.read_text(encoding="utf-8") if path.is_file() else ""
+        new = files.get(relative, "")
+        if relative in files and path.is_file() and old == new:
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"a/{relative}" if path.is_file() else "/dev/null",
+                tofile=f"b/{relative}" if relative in files else "/dev/null",
+            )
+        )
+        if chunks and not chunks[-1].endswith("\n"):
+            chunks.append("\n")
+    return "".join(chunks)
