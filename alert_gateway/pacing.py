@@ -28,7 +28,9 @@ class ChannelPacer:
         """Seconds to wait before the next message to `channel` (0 when it may go)."""
         with self._lock:
             key = self._key(channel)
-            allowed = max(self._next_allowed.get(key, 0.0), self._workspace_next_allowed)
+            allowed = max(
+                self._next_allowed.get(key, 0.0), self._workspace_next_allowed
+            )
             return max(0.0, allowed - self._clock())
 
     def try_acquire(self, channel: str) -> float:
@@ -36,7 +38,9 @@ class ChannelPacer:
         with self._lock:
             key = self._key(channel)
             now = self._clock()
-            allowed = max(self._next_allowed.get(key, 0.0), self._workspace_next_allowed)
+            allowed = max(
+                self._next_allowed.get(key, 0.0), self._workspace_next_allowed
+            )
             if allowed > now:
                 return allowed - now
             self._next_allowed[key] = now + self.min_interval
