@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from generator import __version__
-from generator.errors import ObsgenError
+from generator.errors import InventoryError, ObsgenError
 from generator.inventory import Inventory, InventoryModel, load_inventory
 from generator.output import stale_diff, write_output
 from generator.packs import load_packs
@@ -110,10 +110,12 @@ def _guard(step):
     """Run `step`, turning obsgen's own errors into a message and an exit code."""
     try:
         return step()
+    except InventoryError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(error.exit_code)
     except ObsgenError as error:
-        click.echo(
-            f"error: {error}" if "\n" not in str(error) else str(error), err=True
-        )
+        click.echo(f"obsgen: error: {error}", err=True)
         sys.exit(error.exit_code)
 
 

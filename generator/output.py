@@ -26,11 +26,16 @@ def write_output(files: dict[str, str], output_dir: Path) -> None:
     """Replace `output_dir` with exactly `files`."""
     output_dir = output_dir.resolve()
     _refuse_foreign_files(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent)
+        )
+    except OSError as error:
+        raise OutputError(
+            f"{output_dir}: cannot write output: {_reason(error)}"
+        ) from None
 
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent)
-    )
     try:
         for relative, text in files.items():
             target = staging / relative
@@ -39,10 +44,19 @@ def write_output(files: dict[str, str], output_dir: Path) -> None:
         manifest = "".join(f"{relative}\n" for relative in sorted(files))
         (staging / MANIFEST).write_text(manifest, encoding="utf-8")
         _swap(staging, output_dir)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(
+            f"{output_dir}: cannot write output: {_reason(error)}"
+        ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     log.info("wrote files=%d output=%s", len(files), output_dir)
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
 
 
 def _swap(staging: Path, output_dir: Path) -> None:

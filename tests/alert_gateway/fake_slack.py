@@ -49,6 +49,7 @@ class _Script:
     per_channel_interval: float = 0.0
     fail_next: list[tuple[int, str | None]] = field(default_factory=list)
     failing_channels: dict[str, tuple[int, str]] = field(default_factory=dict)
+    delays: list[float] = field(default_factory=list)
 
 
 class FakeSlack:
@@ -127,6 +128,11 @@ class FakeSlack:
         with self._lock:
             self._script.failing_channels[self.channel_id(channel)] = (status, error)
 
+    def delay_next(self, count: int, seconds: float) -> None:
+        """Hold the answers to the next `count` calls for `seconds` (to time out)."""
+        with self._lock:
+            self._script.delays.extend([seconds] * count)
+
     def heal(self) -> None:
         """Forget every scripted failure."""
         with self._lock:
@@ -203,6 +209,10 @@ class FakeSlack:
                 return self._accept(method, channel, params)
             self.rejected += 1
             return refusal
+
+    def _take_delay(self) -> float:
+        with self._lock:
+            return self._script.delays.pop(0) if self._script.delays else 0.0
 
     def _answer_auth_test(self) -> tuple[int, dict[str, str], dict[str, Any]]:
         if self._clock() < self._script.reject_all_until:
@@ -330,6 +340,9 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization") or ""
             token = auth.removeprefix("Bearer ").strip() or str(params.get("token", ""))
 
+            delay = fake._take_delay()
+            if delay:
+                time.sleep(delay)
             status, headers, body = fake.answer(method, token, params)
             payload = json.dumps(body).encode()
             self.send_response(status)

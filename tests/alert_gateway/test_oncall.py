@@ -1,0 +1,691 @@
+"""Rotation maths: handoffs across DST, overrides, validation, and properties.
+
+Every expected UTC instant in the DST tests is worked out by hand from the zone
+rules (EU: last Sunday of March and October at 01:00 UTC; US: second Sunday of
+March and first Sunday of November at 02:00 local; New South Wales: first Sunday
+of October and of April at 02:00/03:00 local), not taken from the code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from alert_gateway.oncall import (
+    NaiveDatetimeError,
+    OnCall,
+    Rotation,
+    handoff_at,
+    on_call,
+    schedule,
+)
+
+MEMBERS = {"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL"}
+
+
+def fields(**changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": "platform-oncall",
+        "time_zone": "Europe/Madrid",
+        "start": "2026-03-27",
+        "handoff": "09:00",
+        "shift": "daily",
+        "members": MEMBERS,
+        "layers": [
+            {"name": "primary", "order": ["alice", "bob", "carol"]},
+            {"name": "secondary", "order": ["bob", "carol", "alice"]},
+        ],
+    }
+    values.update(changes)
+    return values
+
+
+def rotation(**changes: Any) -> Rotation:
+    return Rotation.model_validate(fields(**changes))
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def handoffs(subject: Rotation, count: int) -> list[datetime]:
+    return [handoff_at(subject, index) for index in range(count)]
+
+
+def primary_shifts(subject: Rotation, start: datetime, end: datetime) -> list[OnCall]:
+    return [
+        entry for entry in schedule(subject, start, end) if entry.layer == "primary"
+    ]
+
+
+# Handoffs across daylight-saving changes
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "shift", "expected"),
+    [
+        # Madrid, 2026-03-29: 09:00 CET is 08:00Z before, 09:00 CEST is 07:00Z after.
+        (
+            "Europe/Madrid",
+            "2026-03-27",
+            "daily",
+            [utc(2026, 3, 27, 8), utc(2026, 3, 28, 8), utc(2026, 3, 29, 7)],
+        ),
+        # Madrid, 2026-10-25: back from 07:00Z to 08:00Z.
+        (
+            "Europe/Madrid",
+            "2026-10-23",
+            "daily",
+            [utc(2026, 10, 23, 7), utc(2026, 10, 24, 7), utc(2026, 10, 25, 8)],
+        ),
+        # New York, 2026-03-08: 09:00 EST is 14:00Z, 09:00 EDT is 13:00Z.
+        (
+            "America/New_York",
+            "2026-03-07",
+            "daily",
+            [utc(2026, 3, 7, 14), utc(2026, 3, 8, 13), utc(2026, 3, 9, 13)],
+        ),
+        # New York, 2026-11-01: 09:00 EDT is 13:00Z, 09:00 EST is 14:00Z.
+        (
+            "America/New_York",
+            "2026-10-31",
+            "daily",
+            [utc(2026, 10, 31, 13), utc(2026, 11, 1, 14), utc(2026, 11, 2, 14)],
+        ),
+        # New York weekly on Mondays across both changes of 2026.
+        (
+            "America/New_York",
+            "2026-03-02",
+            "weekly",
+            [utc(2026, 3, 2, 14), utc(2026, 3, 9, 13), utc(2026, 3, 16, 13)],
+        ),
+        (
+            "America/New_York",
+            "2026-10-26",
+            "weekly",
+            [utc(2026, 10, 26, 13), utc(2026, 11, 2, 14), utc(2026, 11, 9, 14)],
+        ),
+        # Sydney, 2026-04-05: 09:00 AEDT (+11) is 22:00Z the day before, then
+        # 09:00 AEST (+10) is 23:00Z the day before.
+        (
+            "Australia/Sydney",
+            "2026-04-04",
+            "daily",
+            [utc(2026, 4, 3, 22), utc(2026, 4, 4, 23), utc(2026, 4, 5, 23)],
+        ),
+        # Sydney, 2026-10-04: the other way.
+        (
+            "Australia/Sydney",
+            "2026-10-03",
+            "daily",
+            [utc(2026, 10, 2, 23), utc(2026, 10, 3, 22), utc(2026, 10, 4, 22)],
+        ),
+    ],
+)
+def test_handoffs_stay_at_local_wall_clock_time_across_dst(
+    zone: str, start: str, shift: str, expected: list[datetime]
+) -> None:
+    subject = rotation(time_zone=zone, start=start, shift=shift)
+
+    assert handoffs(subject, 3) == expected
+    shifts = primary_shifts(subject, expected[0], expected[2])
+    assert [(entry.start, entry.end) for entry in shifts] == [
+        (expected[0], expected[1]),
+        (expected[1], expected[2]),
+    ]
+
+
+def test_daily_shift_is_23_hours_in_spring_and_25_in_autumn() -> None:
+    spring = primary_shifts(rotation(), utc(2026, 3, 28, 12), utc(2026, 3, 28, 13))
+    autumn = primary_shifts(
+        rotation(start="2026-10-01"), utc(2026, 10, 24, 12), utc(2026, 10, 24, 13)
+    )
+
+    assert spring[0].end - spring[0].start == timedelta(hours=23)
+    assert autumn[0].end - autumn[0].start == timedelta(hours=25)
+
+
+def test_on_call_changes_exactly_at_the_handoff_instant() -> None:
+    subject = rotation()  # alice from 03-27, bob from 03-28, carol from 03-29 07:00Z
+
+    before = on_call(subject, utc(2026, 3, 29, 6, 59, 59))
+    after = on_call(subject, utc(2026, 3, 29, 7))
+    secondary = on_call(subject, utc(2026, 3, 29, 7), layer="secondary")
+
+    assert before and before.member == "bob" and before.slack_id == "U0BOB"
+    assert after and after.member == "carol"
+    assert (after.start, after.end) == (utc(2026, 3, 29, 7), utc(2026, 3, 30, 7))
+    assert secondary and secondary.member == "alice"
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "expected"),
+    [
+        # Madrid 2026-03-29: 02:00-03:00 local does not exist; 03:00 CEST is 01:00Z.
+        (
+            "Europe/Madrid",
+            "2026-03-28",
+            [utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1), utc(2026, 3, 30, 0, 30)],
+        ),
+        # New York 2026-03-08: 03:00 EDT is 07:00Z.
+        (
+            "America/New_York",
+            "2026-03-07",
+            [utc(2026, 3, 7, 7, 30), utc(2026, 3, 8, 7), utc(2026, 3, 9, 6, 30)],
+        ),
+        # Sydney 2026-10-04: 03:00 AEDT is 16:00Z the day before.
+        (
+            "Australia/Sydney",
+            "2026-10-03",
+            [utc(2026, 10, 2, 16, 30), utc(2026, 10, 3, 16), utc(2026, 10, 4, 15, 30)],
+        ),
+    ],
+)
+def test_handoff_in_spring_gap_moves_to_the_end_of_the_gap(
+    zone: str, start: str, expected: list[datetime]
+) -> None:
+    subject = rotation(time_zone=zone, start=start, handoff="02:30")
+
+    assert handoffs(subject, 3) == expected
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "handoff", "expected"),
+    [
+        # Madrid 2026-10-25: 02:30 happens at 00:30Z (CEST) and at 01:30Z (CET).
+        (
+            "Europe/Madrid",
+            "2026-10-24",
+            "02:30",
+            [
+                utc(2026, 10, 24, 0, 30),
+                utc(2026, 10, 25, 0, 30),
+                utc(2026, 10, 26, 1, 30),
+            ],
+        ),
+        # New York 2026-11-01: 01:30 happens at 05:30Z (EDT) and at 06:30Z (EST).
+        (
+            "America/New_York",
+            "2026-10-31",
+            "01:30",
+            [
+                utc(2026, 10, 31, 5, 30),
+                utc(2026, 11, 1, 5, 30),
+                utc(2026, 11, 2, 6, 30),
+            ],
+        ),
+    ],
+)
+def test_handoff_in_autumn_overlap_is_the_first_occurrence(
+    zone: str, start: str, handoff: str, expected: list[datetime]
+) -> None:
+    subject = rotation(time_zone=zone, start=start, handoff=handoff)
+
+    assert handoffs(subject, 3) == expected
+
+
+def test_hour_shifts_count_elapsed_hours_so_local_handoff_moves_with_dst() -> None:
+    subject = rotation(start="2026-03-28", shift="12h")
+
+    # 09:00 CET on 03-28 is 08:00Z; after the change 08:00Z reads 10:00 CEST.
+    assert handoffs(subject, 4) == [
+        utc(2026, 3, 28, 8),
+        utc(2026, 3, 28, 20),
+        utc(2026, 3, 29, 8),
+        utc(2026, 3, 29, 20),
+    ]
+    assert handoff_at(subject, 2).astimezone(ZoneInfo("Europe/Madrid")).hour == 10
+
+
+def test_24h_shift_differs_from_daily_across_dst() -> None:
+    daily = rotation(start="2026-03-28")
+    hours = rotation(start="2026-03-28", shift="24h")
+
+    assert handoff_at(daily, 1) == utc(2026, 3, 29, 7)
+    assert handoff_at(hours, 1) == utc(2026, 3, 29, 8)
+
+
+def test_hour_shifts_starting_in_a_gap_count_from_the_end_of_the_gap() -> None:
+    subject = rotation(start="2026-03-29", handoff="02:30", shift="8h")
+
+    assert handoffs(subject, 3) == [
+        utc(2026, 3, 29, 1),
+        utc(2026, 3, 29, 9),
+        utc(2026, 3, 29, 17),
+    ]
+
+
+def test_a_skipped_local_day_skips_the_empty_shift_and_leaves_no_gap() -> None:
+    # Samoa went from UTC-10 to UTC+14 after 2011-12-29: 2011-12-30 never
+    # happened there, so its 00:00 handoff falls on the 12-31 one (10:00Z).
+    subject = rotation(
+        time_zone="Pacific/Apia",
+        start="2011-12-28",
+        handoff="00:00",
+        members={"a": "UA", "b": "UB", "c": "UC", "d": "UD"},
+        layers=[{"name": "primary", "order": ["a", "b", "c", "d"]}],
+    )
+
+    shifts = schedule(subject, utc(2011, 12, 28, 10), utc(2011, 12, 31, 10))
+
+    assert [(entry.member, entry.start, entry.end) for entry in shifts] == [
+        ("a", utc(2011, 12, 28, 10), utc(2011, 12, 29, 10)),
+        ("b", utc(2011, 12, 29, 10), utc(2011, 12, 30, 10)),
+        ("d", utc(2011, 12, 30, 10), utc(2011, 12, 31, 10)),
+    ]
+
+
+# Overrides
+
+
+def test_override_replaces_the_person_and_clips_the_shift_around_it() -> None:
+    subject = rotation(
+        overrides=[
+            {
+                "layer": "primary",
+                "member": "carol",
+                "from": "2026-03-27T14:00:00+01:00",
+                "to": "2026-03-27T18:00:00+01:00",
+            }
+        ]
+    )
+
+    shifts = primary_shifts(subject, utc(2026, 3, 27, 8), utc(2026, 3, 28, 8))
+    during = on_call(subject, utc(2026, 3, 27, 15))
+
+    assert [(entry.member, entry.start, entry.end) for entry in shifts] == [
+        ("alice", utc(2026, 3, 27, 8), utc(2026, 3, 27, 13)),
+        ("carol", utc(2026, 3, 27, 13), utc(2026, 3, 27, 17)),
+        ("alice", utc(2026, 3, 27, 17), utc(2026, 3, 28, 8)),
+    ]
+    assert during and during.slack_id == "U0CAROL"
+    assert on_call(subject, utc(2026, 3, 27, 15), layer="secondary").member == "bob"
+
+
+def test_override_across_a_handoff_is_one_piece_and_the_rotation_resumes() -> None:
+    subject = rotation(
+        overrides=[
+            {
+                "layer": "primary",
+                "member": "carol",
+                "from": "2026-03-27T20:00:00Z",
+                "to": "2026-03-28T20:00:00Z",
+            }
+        ]
+    )
+
+    shifts = primary_shifts(subject, utc(2026, 3, 27, 8), utc(2026, 3, 29, 7))
+
+    assert [(entry.member, entry.start, entry.end) for entry in shifts] == [
+        ("alice", utc(2026, 3, 27, 8), utc(2026, 3, 27, 20)),
+        ("carol", utc(2026, 3, 27, 20), utc(2026, 3, 28, 20)),
+        ("bob", utc(2026, 3, 28, 20), utc(2026, 3, 29, 7)),
+    ]
+
+
+def test_later_override_wins_where_two_overlap() -> None:
+    subject = rotation(
+        overrides=[
+            {"layer": "primary", "member": "bob", "from": "2026-03-27T10:00:00Z",
+             "to": "2026-03-27T16:00:00Z"},
+            {"layer": "primary", "member": "carol", "from": "2026-03-27T12:00:00Z",
+             "to": "2026-03-27T14:00:00Z"},
+        ]
+    )  # fmt: skip
+
+    shifts = primary_shifts(subject, utc(2026, 3, 27, 8), utc(2026, 3, 28, 8))
+
+    assert [(entry.member, entry.start, entry.end) for entry in shifts] == [
+        ("alice", utc(2026, 3, 27, 8), utc(2026, 3, 27, 10)),
+        ("bob", utc(2026, 3, 27, 10), utc(2026, 3, 27, 12)),
+        ("carol", utc(2026, 3, 27, 12), utc(2026, 3, 27, 14)),
+        ("bob", utc(2026, 3, 27, 14), utc(2026, 3, 27, 16)),
+        ("alice", utc(2026, 3, 27, 16), utc(2026, 3, 28, 8)),
+    ]
+
+
+def test_override_before_the_rotation_starts_still_applies() -> None:
+    subject = rotation(
+        overrides=[
+            {"layer": "primary", "member": "bob", "from": "2026-03-26T00:00:00Z",
+             "to": "2026-03-26T06:00:00Z"},
+        ]
+    )  # fmt: skip
+
+    shifts = primary_shifts(subject, utc(2026, 3, 25), utc(2026, 3, 27, 9))
+
+    assert [(entry.member, entry.start) for entry in shifts] == [
+        ("bob", utc(2026, 3, 26)),
+        ("alice", utc(2026, 3, 27, 8)),
+    ]
+
+
+# Nobody on call
+
+
+def test_nobody_is_on_call_before_the_first_handoff() -> None:
+    assert on_call(rotation(), utc(2026, 3, 27, 7, 59)) is None
+
+
+def test_rotation_without_members_is_valid_and_has_nobody_on_call() -> None:
+    subject = rotation(members={}, layers=[])
+
+    assert on_call(subject, utc(2026, 6, 1)) is None
+    assert schedule(subject, utc(2026, 6, 1), utc(2026, 7, 1)) == []
+
+
+def test_unknown_layer_has_nobody_on_call() -> None:
+    assert on_call(rotation(), utc(2026, 6, 1), layer="tertiary") is None
+
+
+def test_layers_default_to_one_primary_layer_in_member_order() -> None:
+    values = fields()
+    del values["layers"]
+
+    subject = Rotation.model_validate(values)
+
+    assert [layer.name for layer in subject.layers] == ["primary"]
+    assert subject.layers[0].order == ["alice", "bob", "carol"]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda subject: on_call(subject, datetime(2026, 6, 1)),
+        lambda subject: schedule(subject, datetime(2026, 6, 1), utc(2026, 7, 1)),
+        lambda subject: schedule(subject, utc(2026, 6, 1), datetime(2026, 7, 1)),
+    ],
+)
+def test_naive_datetimes_are_refused(call: Any) -> None:
+    with pytest.raises(NaiveDatetimeError, match="timezone-aware"):
+        call(rotation())
+    assert issubclass(NaiveDatetimeError, ValueError)
+
+
+# Validation
+
+
+def error_for(**changes: Any) -> tuple[tuple[str | int, ...], str]:
+    with pytest.raises(ValidationError) as caught:
+        rotation(**changes)
+    errors = caught.value.errors()
+    assert len(errors) == 1, errors
+    return errors[0]["loc"], errors[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "loc", "words"),
+    [
+        ({"time_zone": "Europe/Madird"}, ("time_zone",), "Europe/Madird"),
+        ({"time_zone": "../etc/passwd"}, ("time_zone",), "unknown IANA time zone"),
+        ({"shift": "0h"}, ("shift",), "more than 0"),
+        ({"shift": "fortnightly"}, ("shift",), "daily, weekly or '<N>h'"),
+        ({"shift": "-3h"}, ("shift",), "daily, weekly or '<N>h'"),
+        ({"handoff": 540}, ("handoff",), "HH:MM"),
+        ({"handoff": "25:00"}, ("handoff",), "HH:MM"),
+        ({"start": "2026-13-01"}, ("start",), "date"),
+        ({"members": {"alice": "alice"}, "layers": []}, ("members",), "Slack user"),
+        (
+            {"layers": [{"name": "primary", "order": ["alice", "dave"]}]},
+            ("layers",),
+            "unknown member 'dave'",
+        ),
+        (
+            {"layers": [{"name": "primary"}, {"name": "primary"}]},
+            ("layers",),
+            "more than once",
+        ),
+        ({"rotas": []}, ("rotas",), "Extra inputs"),
+    ],
+)
+def test_invalid_rotation_is_refused_naming_the_field(
+    changes: dict[str, Any], loc: tuple[str, ...], words: str
+) -> None:
+    found_loc, message = error_for(**changes)
+
+    assert found_loc == loc
+    assert words in message
+
+
+def override(**changes: Any) -> dict[str, Any]:
+    values = {
+        "layer": "primary",
+        "member": "carol",
+        "from": "2026-12-24T09:00:00+01:00",
+        "to": "2026-12-26T09:00:00+01:00",
+    }
+    return {**values, **changes}
+
+
+@pytest.mark.parametrize(
+    ("entry", "loc", "words"),
+    [
+        (override(member="dave"), ("overrides",), "unknown member 'dave'"),
+        (override(layer="tertiary"), ("overrides",), "unknown layer 'tertiary'"),
+        (override(to="2026-12-24T09:00:00+01:00"), ("overrides", 0), "before"),
+        (override(to="2026-12-20T09:00:00+01:00"), ("overrides", 0), "before"),
+        (override(**{"from": "2026-12-24T09:00:00"}), ("overrides", 0, "from"), "UTC"),
+        (override(to="2026-12-26T09:00:00"), ("overrides", 0, "to"), "UTC"),
+        (override(until="2026-12-27"), ("overrides", 0, "until"), "Extra inputs"),
+    ],
+)
+def test_invalid_override_is_refused_naming_the_field(
+    entry: dict[str, Any], loc: tuple[str | int, ...], words: str
+) -> None:
+    found_loc, message = error_for(overrides=[entry])
+
+    assert found_loc == loc
+    assert words in message
+
+
+def test_yaml_shaped_values_are_accepted() -> None:
+    subject = rotation(start=date(2026, 1, 5), handoff=time(9), overrides=[override()])
+
+    assert subject.handoff == time(9)
+    assert subject.overrides[0].from_ == utc(2026, 12, 24, 8)
+
+
+# Properties
+
+ZONES = [
+    "UTC",
+    "Europe/Madrid",
+    "America/New_York",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",  # half-hour DST
+    "America/Santiago",  # changes at local midnight
+    "Europe/Dublin",  # winter time is the "negative" DST
+    "Pacific/Chatham",  # +12:45/+13:45
+    "America/St_Johns",  # -03:30
+    "Asia/Kolkata",
+]
+# Zones where a day is 23, 24 or 25 hours long over the years drawn below.
+ONE_HOUR_DST_ZONES = ["Europe/Madrid", "America/New_York", "Australia/Sydney"]
+NAMES = ["alice", "bob", "carol", "dave"]
+BOUNDED = settings(max_examples=150, deadline=None)
+
+
+@st.composite
+def rotations(
+    draw: st.DrawFn, zones: list[str] = ZONES, shifts: Any = None
+) -> Rotation:
+    members = NAMES[: draw(st.integers(1, 4))]
+    layers = [
+        {"name": name, "order": draw(st.permutations(members))}
+        for name in ["primary", "secondary"][: draw(st.integers(1, 2))]
+    ]
+    shift = draw(
+        shifts
+        if shifts is not None
+        else st.one_of(
+            st.sampled_from(["daily", "weekly"]),
+            st.integers(1, 72).map(lambda hours: f"{hours}h"),
+        )
+    )
+    return rotation(
+        time_zone=draw(st.sampled_from(zones)),
+        start=draw(st.dates(date(2015, 1, 1), date(2035, 12, 31))).isoformat(),
+        handoff=time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 30, 59]))),
+        shift=shift,
+        members={name: f"U{name.upper()}" for name in members},
+        layers=layers,
+    )
+
+
+def window_after_start(draw: st.DrawFn, subject: Rotation) -> tuple[datetime, datetime]:
+    first = handoff_at(subject, 0)
+    start = first + timedelta(minutes=draw(st.integers(0, 60 * 24 * 400)))
+    end = start + timedelta(minutes=draw(st.integers(1, 60 * 24 * 21)))
+    return start, end
+
+
+def by_layer(entries: list[OnCall], layer: str) -> list[OnCall]:
+    return [entry for entry in entries if entry.layer == layer]
+
+
+@BOUNDED
+@given(data=st.data())
+def test_every_instant_has_exactly_one_person_per_layer(data: st.DataObject) -> None:
+    subject = data.draw(rotations())
+    start, end = window_after_start(data.draw, subject)
+    entries = schedule(subject, start, end)
+
+    for layer in subject.layers:
+        shifts = by_layer(entries, layer.name)
+        assert shifts[0].start <= start < shifts[0].end
+        assert shifts[-1].end >= end
+        for previous, following in pairwise(shifts):
+            assert previous.end == following.start
+        assert all(entry.start < entry.end for entry in shifts)
+
+        at = start + (end - start) * data.draw(st.floats(0, 0.999))
+        holder = on_call(subject, at, layer=layer.name)
+        assert holder is not None and holder.start <= at < holder.end
+        assert holder in shifts
+        assert holder.member in layer.order
+
+
+@BOUNDED
+@given(data=st.data())
+def test_schedule_is_ordered_by_start_then_layer(data: st.DataObject) -> None:
+    subject = data.draw(rotations())
+    start, end = window_after_start(data.draw, subject)
+    rank = {layer.name: index for index, layer in enumerate(subject.layers)}
+
+    keys = [(entry.start, rank[entry.layer]) for entry in schedule(subject, start, end)]
+
+    assert keys == sorted(keys)
+
+
+@BOUNDED
+@given(data=st.data())
+def test_daily_and_weekly_shifts_start_at_the_local_handoff_time(
+    data: st.DataObject,
+) -> None:
+    subject = data.draw(rotations(shifts=st.sampled_from(["daily", "weekly"])))
+    start, end = window_after_start(data.draw, subject)
+    zone = subject.zone
+
+    for entry in by_layer(schedule(subject, start, end), "primary"):
+        local = entry.start.astimezone(zone)
+        if local.time() == subject.handoff:
+            assert local.fold == 0  # the first of two occurrences
+            continue
+        # Otherwise the handoff time fell in a gap: the clock jumped over it
+        # between the second before the shift and the shift's first instant.
+        wall = datetime.combine(local.date(), subject.handoff)
+        if wall > local.replace(tzinfo=None):
+            wall -= timedelta(days=1)
+        before = (entry.start - timedelta(seconds=1)).astimezone(zone)
+        assert before.replace(tzinfo=None) < wall < local.replace(tzinfo=None)
+
+
+@BOUNDED
+@given(data=st.data())
+def test_day_shifts_differ_from_whole_days_by_at_most_the_dst_hour(
+    data: st.DataObject,
+) -> None:
+    subject = data.draw(
+        rotations(zones=ONE_HOUR_DST_ZONES, shifts=st.sampled_from(["daily", "weekly"]))
+    )
+    start, end = window_after_start(data.draw, subject)
+    days = 1 if subject.shift == "daily" else 7
+
+    for entry in by_layer(schedule(subject, start, end), "primary"):
+        assert abs(entry.end - entry.start - timedelta(days=days)) <= timedelta(hours=1)
+
+
+@BOUNDED
+@given(data=st.data())
+def test_hour_shifts_last_exactly_n_elapsed_hours(data: st.DataObject) -> None:
+    subject = data.draw(rotations(shifts=st.integers(1, 72).map(lambda n: f"{n}h")))
+    start, end = window_after_start(data.draw, subject)
+    hours = timedelta(hours=int(subject.shift[:-1]))
+    first = handoff_at(subject, 0)
+
+    for entry in schedule(subject, start, end):
+        assert entry.end - entry.start == hours
+        assert (entry.start - first) % hours == timedelta(0)
+
+
+@st.composite
+def overrides_within(
+    draw: st.DrawFn, subject: Rotation, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    span = int((end - start) / timedelta(minutes=1))
+    entries = []
+    for _ in range(draw(st.integers(1, 3))):
+        begin = start + timedelta(minutes=draw(st.integers(0, span)))
+        length = timedelta(minutes=draw(st.integers(1, span + 1)))
+        layer = draw(st.sampled_from(subject.layers))
+        entries.append(
+            {
+                "layer": layer.name,
+                "member": draw(st.sampled_from(list(subject.members))),
+                "from": begin,
+                "to": begin + length,
+            }
+        )
+    return entries
+
+
+def expected_member(
+    base: Rotation, overrides: list[dict[str, Any]], layer: str, at: datetime
+) -> str | None:
+    """The last override listed that covers `at`, else the plain rotation's pick."""
+    for item in reversed(overrides):
+        if item["layer"] == layer and item["from"] <= at < item["to"]:
+            return item["member"]
+    holder = on_call(base, at, layer)
+    return holder.member if holder else None
+
+
+@BOUNDED
+@given(data=st.data())
+def test_overrides_win_inside_their_interval_and_the_rotation_resumes_after(
+    data: st.DataObject,
+) -> None:
+    base = data.draw(rotations())
+    start, end = window_after_start(data.draw, base)
+    overrides = data.draw(overrides_within(base, start, end))
+    subject = Rotation.model_validate(base.model_dump() | {"overrides": overrides})
+
+    probes = [start + (end - start) * data.draw(st.floats(0, 1)) for _ in range(5)]
+    probes += [item[edge] for item in overrides for edge in ("from", "to")]
+    for at in probes:
+        for layer in subject.layers:
+            holder = on_call(subject, at, layer=layer.name)
+            assert holder is not None and holder.start <= at < holder.end
+            assert holder.member == expected_member(base, overrides, layer.name, at)
+
+    entries = schedule(subject, start, end)
+    for layer in subject.layers:
+        for previous, following in pairwise(by_layer(entries, layer.name)):
+            assert previous.end == following.start
