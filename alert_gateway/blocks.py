@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from alert_gateway.mrkdwn import ELLIPSIS, escape, fit_escaped, link, slack_length
 from alert_gateway.payload import Alert, Notification
 
 # https://api.slack.com/reference/block-kit/blocks#section
@@ -28,8 +29,6 @@ CONTEXT_MAX_ELEMENTS = 10
 
 # Labels people act on, in the order they are shown.
 IMPORTANT_LABELS = ("severity", "service", "team", "env", "instance", "job")
-
-ELLIPSIS = "\u2026"
 
 ACK_ACTION_ID = "ack"
 SILENCE_ACTION_ID = "silence_1h"
@@ -161,7 +160,7 @@ def build_message(
         tail.append(_actions(state.group_key))
 
     alerts = _ordered(state.alerts)
-    shown = _alert_sections(alerts, head, tail)
+    shown = _alert_sections(alerts, state.common_labels, head, tail)
     notes = _omission_notes(len(alerts) - len(shown), state.truncated_alerts)
     blocks = [*head, *shown, *notes, *tail]
     return Message(text=_fallback_text(state, mention), blocks=blocks)
@@ -196,59 +195,6 @@ def build_silenced_reply(user_id: str, silence_id: str, until: datetime) -> Mess
         f"(silence {escape(silence_id)})."
     )
     return Message(text=line, blocks=[_section(line)])
-
-
-# Text as sent ---------------------------------------------------------------
-
-
-def escape(text: str) -> str:
-    """User-provided text as Slack expects it: `&`, `<` and `>` as entities."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def link(url: str, label: str) -> str:
-    """Slack's link markup; characters that would end the markup are %-encoded."""
-    safe_url = url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
-    return f"<{escape(safe_url)}|{escape(label)}>"
-
-
-def slack_length(text: str) -> int:
-    """Length as Slack limits it, counted in UTF-16 code units.
-
-    That is never less than the count of characters, so text within a limit by
-    this measure is within it however Slack counts a character.
-    """
-    return len(text.encode("utf-16-le")) // 2
-
-
-def fit_escaped(text: str, limit: int) -> str:
-    """Cut text as sent to at most `limit`, marking the cut with an ellipsis.
-
-    The cut falls between units: an escape like `&amp;`, our own markup like
-    `<@U123>` or `<url|label>` (kept whole or left out), or one character.
-    """
-    if slack_length(text) <= limit:
-        return text
-    room = limit - slack_length(ELLIPSIS)
-    kept = []
-    for unit in _units(text):
-        room -= slack_length(unit)
-        if room < 0:
-            break
-        kept.append(unit)
-    return "".join(kept) + ELLIPSIS if limit >= slack_length(ELLIPSIS) else ""
-
-
-def _units(text: str) -> list[str]:
-    units = []
-    i = 0
-    while i < len(text):
-        closing = {"&": ";", "<": ">"}.get(text[i])
-        end = text.find(closing, i) if closing else -1
-        end = end + 1 if end >= 0 else i + 1
-        units.append(text[i:end])
-        i = end
-    return units
 
 
 # Blocks ---------------------------------------------------------------------
@@ -287,7 +233,10 @@ def _overview(
 
 
 def _alert_sections(
-    alerts: list[Alert], head: list[dict[str, Any]], tail: list[dict[str, Any]]
+    alerts: list[Alert],
+    common_labels: dict[str, str],
+    head: list[dict[str, Any]],
+    tail: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     # Room is kept for the line that counts what was left out.
     slots = MESSAGE_MAX_BLOCKS - len(head) - len(tail) - 2
@@ -299,7 +248,7 @@ def _alert_sections(
 
     sections: list[dict[str, Any]] = []
     for alert in alerts:
-        text = _alert_text(alert, each)
+        text = _alert_text(alert, common_labels, each)
         if len(sections) >= slots or slack_length(text) > budget:
             break
         sections.append(_section(text))
@@ -307,11 +256,15 @@ def _alert_sections(
     return sections
 
 
-def _alert_text(alert: Alert, budget: int) -> str:
-    """One alert as mrkdwn of at most `budget` characters as sent."""
+def _alert_text(alert: Alert, common_labels: dict[str, str], budget: int) -> str:
+    """One alert as mrkdwn of at most `budget` characters as sent.
+
+    Labels shared by the whole group are left to the overview above.
+    """
+    own_labels = {k: v for k, v in alert.labels.items() if common_labels.get(k) != v}
     name = escape(alert.labels.get("alertname", "alert"))
     title = fit_escaped(f"{_status_icon(alert)} *{name}* {_timing(alert)}", budget // 4)
-    labels = fit_escaped(_label_line(alert.labels), budget // 4)
+    labels = fit_escaped(_label_line(own_labels), budget // 4)
     links = _alert_links(alert, budget // 4)
     fixed = [part for part in (title, labels, links) if part]
 

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from alert_gateway.blocks import (
     BLOCKS_TEXT_MAX_CHARS,
     BUTTON_VALUE_MAX_CHARS,
-    ELLIPSIS,
     HEADER_TEXT_MAX_CHARS,
     MESSAGE_MAX_BLOCKS,
     MESSAGE_TEXT_MAX_CHARS,
@@ -21,10 +20,8 @@ from alert_gateway.blocks import (
     build_message,
     build_resolved_reply,
     button_value,
-    escape,
-    fit_escaped,
-    slack_length,
 )
+from alert_gateway.mrkdwn import ELLIPSIS, slack_length
 from alert_gateway.payload import Notification
 
 NO_END = "0001-01-01T00:00:00Z"
@@ -343,63 +340,6 @@ def test_long_alert_names_are_cut_in_header_and_fallback_text() -> None:
 
     assert_within_limits(message)
     assert message.text.endswith(ELLIPSIS)
-
-
-def test_cut_never_splits_an_escape() -> None:
-    escaped = escape("ab&cd")  # ab&amp;cd
-
-    cuts = [fit_escaped(escaped, limit) for limit in range(1, len(escaped) + 1)]
-
-    assert (
-        cuts[:-1]
-        == [
-            "…",
-            "a…",
-            "ab…",
-            "ab…",
-            "ab…",
-            "ab…",
-            "ab…",
-            "ab&amp;…",
-            "ab&amp;c…",
-        ][: len(cuts) - 1]
-    )
-    assert cuts[-1] == escaped
-
-
-def test_cut_never_splits_a_multibyte_character() -> None:
-    text = "ok 🔥🔥 é"
-
-    cut = fit_escaped(text, 6)
-
-    assert cut == "ok 🔥…"
-    assert slack_length(cut) == 6
-    cut.encode("utf-8")
-
-
-def test_cut_keeps_our_markup_whole_or_drops_it() -> None:
-    text = "call <@U0ALICE> now"
-
-    assert fit_escaped(text, 12) == "call …"
-    assert fit_escaped(text, 16) == "call <@U0ALICE>…"
-
-
-@settings(max_examples=200, deadline=None)
-@given(text=st.text(), limit=st.integers(min_value=1, max_value=60))
-def test_cut_text_is_a_whole_prefix_within_the_limit(text: str, limit: int) -> None:
-    escaped = escape(text)
-
-    cut = fit_escaped(escaped, limit)
-
-    assert slack_length(cut) <= limit
-    if cut == escaped:
-        return
-    assert cut.endswith(ELLIPSIS)
-    kept = cut[: -len(ELLIPSIS)]
-    assert escaped.startswith(kept)
-    unescaped = kept.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    assert text.startswith(unescaped)
-    assert escape(unescaped) == kept
 
 
 _words = st.text(
