@@ -564,6 +564,8 @@ def test_every_instant_has_exactly_one_person_per_layer(data: st.DataObject) -> 
         for previous, following in pairwise(shifts):
             assert previous.end == following.start
         assert all(entry.start < entry.end for entry in shifts)
+        for entry in shifts:
+            assert on_call(subject, entry.start, layer=layer.name) == entry
 
         at = start + (end - start) * data.draw(st.floats(0, 0.999))
         holder = on_call(subject, at, layer=layer.name)
