@@ -122,6 +122,8 @@ class Listen(_Strict):
 class SlackSettings(_Strict):
     base_url: str = "https://slack.com/api/"
     min_interval_per_channel_seconds: float = Field(default=1.0, ge=0)
+    retry_initial_seconds: float = Field(default=1.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
 
 
 class Route(_Strict):
@@ -195,7 +197,10 @@ class GatewayConfig(_Strict):
 
 
 def load_config(
-    path: str | Path, *, environ: Mapping[str, str] | None = None
+    path: str | Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    resolve_secrets: bool = True,
 ) -> GatewayConfig:
     """Read, validate and resolve gateway.yml; ConfigError lists every problem."""
     path = Path(path)
@@ -208,6 +213,8 @@ def load_config(
 
     data, marks = _parse(text, name)
     config = _validate(data, marks, name)
+    if not resolve_secrets:
+        return config
     resolved = _resolve_secrets(config.secrets, path.parent, environ or os.environ)
     problems = [_located(name, marks, loc, msg) for loc, msg in resolved[1]]
     if problems:

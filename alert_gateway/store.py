@@ -10,6 +10,7 @@ HTTP endpoints that read) goes through a second connection guarded by a lock.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import queue
 import sqlite3
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS groups (
     escalated_at REAL,
     escalations INTEGER NOT NULL DEFAULT 0,
     resolved_reply_posted INTEGER NOT NULL DEFAULT 0,
+    paging INTEGER NOT NULL DEFAULT 0,
     updated_at REAL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -128,6 +130,7 @@ class GroupRecord:
     escalated_at: float | None = None
     escalations: int = 0
     resolved_reply_posted: bool = False
+    paging: bool = False
     updated_at: float | None = None
 
     @property
@@ -160,6 +163,10 @@ class ThreadNote:
 
 class Store(Protocol):
     """What the gateway needs from storage; a PostgreSQL backend implements the same."""
+
+    def set_on_commit(self, callback: Callable[[], None] | None) -> None: ...
+
+    def writer_alive(self) -> bool: ...
 
     def submit(
         self,
@@ -195,6 +202,8 @@ class Store(Protocol):
     ) -> None: ...
 
     def acknowledge(self, group_key: str, *, user: str, now: float) -> bool: ...
+
+    def find_group(self, key_or_digest: str) -> GroupRecord | None: ...
 
     def groups_to_refresh(self) -> list[GroupRecord]: ...
 
@@ -389,7 +398,8 @@ class SqliteStore:
             conn.execute(
                 "INSERT INTO groups (group_key, channel, ts, team, state, status,"
                 " firing_since, shown_ack_seq, escalated_at, escalations,"
-                " resolved_reply_posted, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " resolved_reply_posted, paging, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (group_key) DO UPDATE SET channel = excluded.channel,"
                 " ts = excluded.ts, team = excluded.team, state = excluded.state,"
                 " status = excluded.status, firing_since = excluded.firing_since,"
@@ -397,7 +407,7 @@ class SqliteStore:
                 " escalated_at = excluded.escalated_at,"
                 " escalations = excluded.escalations,"
                 " resolved_reply_posted = excluded.resolved_reply_posted,"
-                " updated_at = excluded.updated_at",
+                " paging = excluded.paging, updated_at = excluded.updated_at",
                 (
                     record.group_key,
                     record.channel,
@@ -410,6 +420,7 @@ class SqliteStore:
                     record.escalated_at,
                     record.escalations,
                     int(record.resolved_reply_posted),
+                    int(record.paging),
                     record.updated_at,
                 ),
             )
@@ -460,6 +471,18 @@ class SqliteStore:
             )
         return cursor.rowcount == 1
 
+    def find_group(self, key_or_digest: str) -> GroupRecord | None:
+        """A group by its key, or by `sha256:<hex>` of a key too long for a button."""
+        if not key_or_digest.startswith("sha256:"):
+            return self.group(key_or_digest)
+        digest = key_or_digest.removeprefix("sha256:")
+        with self._reading() as conn:
+            keys = [key for (key,) in conn.execute("SELECT group_key FROM groups")]
+        for key in keys:
+            if hashlib.sha256(key.encode()).hexdigest() == digest:
+                return self.group(key)
+        return None
+
     def groups_to_refresh(self) -> list[GroupRecord]:
         """Groups whose message does not yet show their latest acknowledgement."""
         with self._reading() as conn:
@@ -480,7 +503,7 @@ class SqliteStore:
         with self._reading() as conn:
             rows = conn.execute(
                 f"SELECT {_GROUP_COLUMNS} FROM groups WHERE status = 'firing'"
-                " AND ts IS NOT NULL AND firing_since <= ?"
+                " AND paging = 1 AND ts IS NOT NULL AND firing_since <= ?"
                 " AND (acknowledged_at IS NULL OR acknowledged_at < firing_since)"
                 " AND (escalated_at IS NULL OR escalated_at <= ?)",
                 (firing_before, -1.0 if escalated_before is None else escalated_before),
@@ -598,13 +621,14 @@ class _Transaction:
 _GROUP_COLUMNS = (
     "group_key, channel, ts, team, state, status, firing_since, acknowledged_by,"
     " acknowledged_at, ack_seq, shown_ack_seq, escalated_at, escalations,"
-    " resolved_reply_posted, updated_at"
+    " resolved_reply_posted, paging, updated_at"
 )
 
 
 def _group(row: tuple[object, ...]) -> GroupRecord:
     record = GroupRecord(*row)  # type: ignore[arg-type]
     record.resolved_reply_posted = bool(record.resolved_reply_posted)
+    record.paging = bool(record.paging)
     return record
 
 

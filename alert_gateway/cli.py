@@ -1,0 +1,187 @@
+"""`alert-gateway`: run the gateway, and ask its rotations who is on call."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import click
+import uvicorn
+
+from alert_gateway import logs
+from alert_gateway.config import ConfigError, GatewayConfig, load_config
+from alert_gateway.oncall import OnCall, on_call, schedule
+
+log = logging.getLogger(__name__)
+
+_CONFIG = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The gateway.yml file.",
+)
+
+
+def _load(path: str, *, secrets: bool = True) -> GatewayConfig:
+    try:
+        return load_config(path, resolve_secrets=secrets)
+    except ConfigError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        raise SystemExit(error.exit_code) from None
+
+
+@click.group()
+def main() -> None:
+    """Alertmanager webhooks to Slack, with on-call rotations."""
+
+
+@main.command()
+@_CONFIG
+@click.option("--host", help="Address to listen on (default: listen.host).")
+@click.option("--port", type=int, help="Port to listen on (default: listen.port).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+def serve(
+    config_path: str, host: str | None, port: int | None, log_format: str
+) -> None:
+    """Receive webhooks on /alertmanager and deliver them to Slack."""
+    logs.configure(log_format)  # type: ignore[arg-type]
+    config = _load(config_path)
+
+    from alert_gateway.app import create_app
+    from alert_gateway.delivery import SystemClock
+    from alert_gateway.store import SqliteStore
+
+    try:
+        store = SqliteStore(config.database)
+    except (OSError, sqlite3.Error) as error:
+        message = f"{config_path}: database: cannot open {config.database}: {error}"
+        click.echo(message, err=True)
+        raise SystemExit(2) from None
+    app = create_app(config, store, _sink(config), SystemClock())
+    server = _DrainingServer(
+        uvicorn.Config(
+            app,
+            host=host or config.listen.host,
+            port=port or config.listen.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        ),
+        on_exit=app.state.gateway.begin_drain,
+    )
+    log.info(
+        "starting",
+        extra={"database": config.database, "port": port or config.listen.port},
+    )
+    try:
+        server.run()
+    finally:
+        store.close()
+        log.info("stopped")
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn's server that refuses new webhooks as soon as SIGTERM arrives."""
+
+    def __init__(self, config: uvicorn.Config, *, on_exit) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+
+def _sink(config: GatewayConfig):
+    from alert_gateway.pacing import ChannelPacer
+    from alert_gateway.slack import ConsoleSink, SlackWebSink
+
+    token = config.secret("slack_bot_token")
+    if token is None:
+        log.warning("no Slack token configured, printing messages instead")
+        return ConsoleSink()
+    pacer = ChannelPacer(config.slack.min_interval_per_channel_seconds)
+    return SlackWebSink(token, base_url=config.slack.base_url, pacer=pacer)
+
+
+@main.group()
+def oncall() -> None:
+    """Who is on call, now or over the coming weeks."""
+
+
+@oncall.command()
+@_CONFIG
+@click.option("--at", "at_text", help="An ISO 8601 time with offset (default: now).")
+@click.option("--team", help="Only this team.")
+def now(config_path: str, at_text: str | None, team: str | None) -> None:
+    """Print who holds each layer of each team's rotation at one moment."""
+    config = _load(config_path, secrets=False)
+    at = _parse_at(at_text)
+    for name, rotation in _rotations(config, team, config_path):
+        for layer in rotation.layers:
+            holder = on_call(rotation, at, layer.name)
+            who = _describe(holder) if holder else "nobody"
+            click.echo(f"{name}\t{layer.name}\t{who}")
+
+
+@oncall.command(name="schedule")
+@_CONFIG
+@click.option("--weeks", type=click.IntRange(1, 104), default=4, show_default=True)
+@click.option("--team", help="Only this team.")
+@click.option("--from", "from_text", help="Start, ISO 8601 with offset (default: now).")
+def schedule_command(
+    config_path: str, weeks: int, team: str | None, from_text: str | None
+) -> None:
+    """Print every shift of each team's rotation over the coming weeks."""
+    config = _load(config_path, secrets=False)
+    start = _parse_at(from_text, option="--from")
+    for name, rotation in _rotations(config, team, config_path):
+        for entry in schedule(rotation, start, start + timedelta(weeks=weeks)):
+            click.echo(f"{name}\t{entry.layer}\t{_describe(entry)}")
+
+
+def _rotations(config: GatewayConfig, team: str | None, config_path: str):
+    teams = [t for t in config.teams if team is None or t.name == team]
+    if team is not None and not teams:
+        known = ", ".join(t.name for t in config.teams) or "none"
+        raise click.UsageError(f"no team {team!r} in {config_path} (teams: {known})")
+    pairs = []
+    for item in teams:
+        rotation = config.rotation(item.rotation)
+        if rotation is None:
+            click.echo(f"{item.name}\t-\tno rotation")
+            continue
+        pairs.append((item.name, rotation))
+    return pairs
+
+
+def _parse_at(text: str | None, option: str = "--at") -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time", param_hint=option
+        ) from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(
+            f"{text!r} needs a UTC offset, e.g. 2026-03-29T09:00:00+02:00",
+            param_hint=option,
+        )
+    return moment
+
+
+def _describe(entry: OnCall) -> str:
+    return (
+        f"{entry.member} <@{entry.slack_id}>\t"
+        f"{entry.start.isoformat()} .. {entry.end.isoformat()}"
+    )

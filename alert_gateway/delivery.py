@@ -1,0 +1,486 @@
+"""The delivery worker: stored notifications to Slack, one message per alert group.
+
+The worker takes the groups whose oldest pending notification is due, merges
+every pending notification of a group into the group's state, and posts the
+group's message once (`chat.postMessage`), then keeps it current with
+`chat.update`. The message's channel and ts are committed in the same
+transaction that marks the notifications delivered, right after Slack accepts:
+a crash between those two steps is the only way a post can repeat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from alert_gateway.blocks import (
+    GroupState,
+    Message,
+    build_message,
+    build_resolved_reply,
+)
+from alert_gateway.config import GatewayConfig, Team
+from alert_gateway.metrics import GatewayMetrics
+from alert_gateway.oncall import on_call
+from alert_gateway.payload import Alert
+from alert_gateway.slack import DeliveryResult, SlackSink
+from alert_gateway.store import GroupRecord, Pending, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+# The worker looks for work at least this often (escalations, acknowledgements).
+_POLL_SECONDS = 1.0
+
+
+class Clock(Protocol):
+    """Wall-clock time in seconds since the epoch; tests pass a clock they move."""
+
+    def now(self) -> float: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+def utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter; Slack's Retry-After is a floor."""
+
+    initial_seconds: float = 1.0
+    max_seconds: float = 300.0
+
+    def delay(
+        self, attempt: int, retry_after: float | None, rng: random.Random
+    ) -> float:
+        ceiling = min(self.max_seconds, self.initial_seconds * 2 ** max(attempt - 1, 0))
+        # Half fixed, half random: retries of many groups spread out, none too soon.
+        delay = ceiling / 2 + rng.random() * ceiling / 2
+        return max(delay, retry_after or 0.0)
+
+
+def dump_state(state: GroupState) -> str:
+    fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+    fields["alerts"] = [
+        alert.model_dump(mode="json", by_alias=True) for alert in state.alerts
+    ]
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def load_state(text: str | None) -> GroupState | None:
+    if not text:
+        return None
+    fields = json.loads(text)
+    fields["alerts"] = [Alert.model_validate(alert) for alert in fields["alerts"]]
+    return GroupState(**fields)
+
+
+def pages(state: GroupState, severities: list[str]) -> bool:
+    """Whether a firing alert of the group has a paging severity."""
+    return any(
+        alert.labels.get("severity", state.common_labels.get("severity")) in severities
+        for alert in state.firing()
+    )
+
+
+class ChannelGate:
+    """When each channel may be written to next: Slack's per-channel pace and 429s."""
+
+    def __init__(self, min_interval: float) -> None:
+        self._min_interval = min_interval
+        self._ready_at: dict[str, float] = {}
+
+    def ready(self, channel: str, now: float) -> bool:
+        return self._ready_at.get(channel, 0.0) <= now
+
+    def wrote(self, channel: str, now: float) -> None:
+        self._ready_at[channel] = max(
+            self._ready_at.get(channel, 0.0), now + self._min_interval
+        )
+
+    def pause(self, channel: str, until: float) -> None:
+        self._ready_at[channel] = max(self._ready_at.get(channel, 0.0), until)
+
+    def next_ready(self, now: float) -> float | None:
+        waiting = [at for at in self._ready_at.values() if at > now]
+        return min(waiting) if waiting else None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a group's message goes and whose rotation it mentions."""
+
+    channel: str
+    team: Team | None
+
+
+class Deliverer:
+    """One pass over due work at a time; the Worker thread calls it in a loop."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        sink: SlackSink,
+        metrics: GatewayMetrics,
+        clock: Clock,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.sink = sink
+        self.metrics = metrics
+        self.clock = clock
+        self.gate = ChannelGate(config.slack.min_interval_per_channel_seconds)
+        self.backoff = Backoff(
+            config.slack.retry_initial_seconds, config.slack.retry_max_seconds
+        )
+        self.rng = rng or random.Random()
+        # Slack answers a post with the channel's id; later calls use the id.
+        self._channel_ids: dict[str, str] = {}
+        self._note_retry_at: dict[int, float] = {}
+
+    def run_once(self, *, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Deliver what is due now; return how many Slack calls succeeded."""
+        done = 0
+        for pendings in self.store.due(self.clock.now(), groups=200, per_group=500):
+            if stopping():
+                return done
+            done += self._deliver_guarded(pendings)
+        for record in self.store.groups_to_refresh():
+            if stopping():
+                return done
+            done += self._refresh(record)
+        for note in self.store.pending_notes():
+            if stopping():
+                return done
+            done += self._post_note(note.id, note.group_key, note.text)
+        return done
+
+    def next_wake(self) -> float:
+        """Seconds until something may be due, at most the poll interval."""
+        now = self.clock.now()
+        moments = [now + _POLL_SECONDS]
+        for moment in (self.store.next_due_at(), self.gate.next_ready(now)):
+            if moment is not None:
+                moments.append(moment)
+        return max(0.0, min(moments) - now)
+
+    # One group -------------------------------------------------------------
+
+    def _deliver_guarded(self, pendings: list[Pending]) -> int:
+        try:
+            return self.deliver_group(pendings)
+        except StoreUnavailable:
+            raise
+        except Exception:
+            # A notification the gateway cannot handle must not block its group.
+            group_key = pendings[0].group_key
+            log.exception("cannot deliver group", extra={"group_key": group_key})
+            self.store.dead_letter(
+                [pending.id for pending in pendings],
+                group_key=group_key,
+                channel=None,
+                reason="gateway_error",
+                now=self.clock.now(),
+            )
+            self.metrics.dead_lettered.labels(reason="gateway_error").inc(len(pendings))
+            return 0
+
+    def deliver_group(self, pendings: list[Pending]) -> int:
+        """Merge a group's pending notifications into its message; 1 when sent."""
+        group_key = pendings[0].group_key
+        record = self.store.group(group_key) or GroupRecord(group_key)
+        state = load_state(record.state)
+        for pending in pendings:
+            notification = pending.notification()
+            state = (
+                GroupState.from_notification(notification)
+                if state is None
+                else state.merge(notification)
+            )
+        assert state is not None
+
+        target = self.route(state, pendings[0].team or record.team)
+        channel = record.channel or self._channel_ids.get(
+            target.channel, target.channel
+        )
+        now = self.clock.now()
+        if not self.gate.ready(channel, now):
+            return 0
+
+        if state.status == "firing" and record.status != "firing":
+            record.firing_since = now
+            record.escalated_at = None
+            record.escalations = 0
+            record.resolved_reply_posted = False
+        record.team = record.team or (target.team.name if target.team else None)
+        record.status = state.status
+        record.state = dump_state(state)
+        record.paging = pages(state, self.config.escalation.severities)
+        message = self.message(state, record)
+
+        ids = [pending.id for pending in pendings]
+        context = {
+            "group_key": group_key,
+            "channel": channel,
+            "alerts": len(state.alerts),
+        }
+        first = record.ts is None
+        attempt = pendings[0].attempts + 1
+        if first:
+            result = self.sink.post(
+                channel, message, group_key=group_key, attempt=attempt
+            )
+        else:
+            result = self.sink.update(
+                channel, record.ts, message, group_key=group_key, attempt=attempt
+            )
+        self.gate.wrote(channel, self.clock.now())
+        if result.kind != "ok":
+            self._failed(pendings, channel, result, context)
+            return 0
+
+        if first:
+            record.channel = result.channel or channel
+            record.ts = result.ts
+            self._channel_ids[target.channel] = record.channel
+        record.shown_ack_seq = record.ack_seq
+        record.updated_at = self.clock.now()
+        if state.status == "resolved" and not record.resolved_reply_posted:
+            self.store.save_group(record)
+            if not self._post_resolved_reply(record, state, pendings, context):
+                return 1
+        self.store.save_group(record, delivered=ids)
+
+        self._count_delivered(pendings)
+        verb = "posted" if first else "updated"
+        log.info(f"{verb} group message", extra={**context, "status": state.status})
+        return 1
+
+    def route(self, state: GroupState, team_name: str | None) -> Target:
+        """The team named by the webhook's path, else the first matching route."""
+        team = self.config.team(team_name)
+        if team is not None:
+            return Target(team.channel, team)
+        if team_name is not None:
+            log.warning("unknown team in webhook path", extra={"team": team_name})
+
+        labels = {**state.common_labels, **state.group_labels}
+        for route in self.config.routes:
+            if all(labels.get(k) == v for k, v in route.matchers.items()):
+                return Target(route.channel, self.config.team(route.team))
+        return Target(self.config.default_channel, None)
+
+    def message(self, state: GroupState, record: GroupRecord) -> Message:
+        mention = None
+        if state.status == "firing" and pages(state, self.config.escalation.severities):
+            mention = self.on_call_id(record.team, "primary", state.group_key)
+        return build_message(
+            state,
+            mention=mention,
+            silence_url=None,
+            acknowledged_by=record.current_acknowledgement,
+            buttons=self.config.secret("slack_signing_secret") is not None,
+        )
+
+    def on_call_id(
+        self, team_name: str | None, layer: str, group_key: str
+    ) -> str | None:
+        """The Slack id of who holds `layer` of the team's rotation now, if anyone."""
+        team = self.config.team(team_name)
+        rotation = self.config.rotation(team.rotation if team else None)
+        if rotation is None:
+            return None
+        holder = on_call(rotation, utc(self.clock.now()), layer)
+        if holder is None:
+            log.warning(
+                "nobody on call",
+                extra={
+                    "rotation": rotation.name,
+                    "layer": layer,
+                    "group_key": group_key,
+                },
+            )
+            return None
+        return holder.slack_id
+
+    def _post_resolved_reply(
+        self, record: GroupRecord, state: GroupState, pendings: list[Pending], context
+    ) -> bool:
+        assert record.channel is not None
+        reply = build_resolved_reply(state)
+        result = self.sink.post(
+            record.channel, reply, thread_ts=record.ts, group_key=record.group_key
+        )
+        self.gate.wrote(record.channel, self.clock.now())
+        if result.kind != "ok":
+            self._failed(pendings, record.channel, result, context)
+            return False
+        record.resolved_reply_posted = True
+        return True
+
+    def _failed(
+        self, pendings: list[Pending], channel: str, result: DeliveryResult, context
+    ) -> None:
+        ids = [pending.id for pending in pendings]
+        now = self.clock.now()
+        context = {**context, "reason": result.reason}
+        if result.reason == "paced":
+            # Not a failure: the sink kept the channel's pace; come back later.
+            self.gate.pause(channel, now + (result.retry_after or 0.0))
+            return
+        if result.kind == "retry":
+            attempt = pendings[0].attempts + 1
+            delay = self.backoff.delay(attempt, result.retry_after, self.rng)
+            if result.retry_after:
+                self.gate.pause(channel, now + result.retry_after)
+            self.store.retry_later(ids, at=now + delay, reason=result.reason)
+            self.metrics.retried.labels(reason=result.reason).inc()
+            log.warning(
+                "slack call failed, will retry",
+                extra={**context, "attempt": attempt, "retry_in": round(delay, 3)},
+            )
+            return
+
+        self.store.dead_letter(
+            ids,
+            group_key=pendings[0].group_key,
+            channel=channel,
+            reason=result.reason,
+            now=now,
+        )
+        self.metrics.dead_lettered.labels(reason=result.reason).inc(len(ids))
+        log.error("slack refused, moved to dead letters", extra=context)
+
+    def _count_delivered(self, pendings: list[Pending]) -> None:
+        now = self.clock.now()
+        self.metrics.delivered.inc(len(pendings))
+        for pending in pendings:
+            self.metrics.delivery_latency.observe(max(0.0, now - pending.received_at))
+
+    # Acknowledgements and notes ------------------------------------------------
+
+    def _refresh(self, record: GroupRecord) -> int:
+        state = load_state(record.state)
+        assert record.channel is not None and record.ts is not None
+        now = self.clock.now()
+        if state is None or not self.gate.ready(record.channel, now):
+            return 0
+        seen = record.ack_seq
+        result = self.sink.update(
+            record.channel, record.ts, self.message(state, record)
+        )
+        self.gate.wrote(record.channel, self.clock.now())
+        context = {"group_key": record.group_key, "channel": record.channel}
+        if result.kind == "retry":
+            self.gate.pause(record.channel, now + max(result.retry_after or 0, 1.0))
+            return 0
+        if result.kind == "permanent":
+            log.error(
+                "could not show acknowledgement",
+                extra={**context, "reason": result.reason},
+            )
+        record.shown_ack_seq = seen
+        self.store.save_group(record)
+        log.info(
+            "showed acknowledgement", extra={**context, "by": record.acknowledged_by}
+        )
+        return 1
+
+    def _post_note(self, note_id: int, group_key: str, text: str) -> int:
+        record = self.store.group(group_key)
+        now = self.clock.now()
+        if record is None or record.channel is None or record.ts is None:
+            self.store.note_posted(note_id, now=now)
+            return 0
+        if (
+            not self.gate.ready(record.channel, now)
+            or self._note_retry_at.get(note_id, 0.0) > now
+        ):
+            return 0
+        fields = json.loads(text)
+        message = Message(text=fields["text"], blocks=fields["blocks"])
+        result = self.sink.post(record.channel, message, thread_ts=record.ts)
+        self.gate.wrote(record.channel, self.clock.now())
+        context = {"group_key": group_key, "channel": record.channel}
+        if result.kind == "retry":
+            self._note_retry_at[note_id] = now + max(result.retry_after or 0, 5.0)
+            return 0
+        if result.kind == "permanent":
+            log.error(
+                "could not post thread note", extra={**context, "reason": result.reason}
+            )
+        self.store.note_posted(note_id, now=self.clock.now())
+        return 1
+
+
+def note_text(message: Message) -> str:
+    """A thread note as stored until the worker posts it."""
+    return json.dumps({"text": message.text, "blocks": message.blocks})
+
+
+class Worker:
+    """The thread that runs the Deliverer and the escalations until stopped."""
+
+    def __init__(
+        self,
+        deliverer: Deliverer,
+        *,
+        after_pass: Callable[[], int] | None = None,
+    ) -> None:
+        self.deliverer = deliverer
+        self._after_pass = after_pass
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the Slack call in flight, then return."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        log.info("delivery worker started")
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                done = self.deliverer.run_once(stopping=self._stop.is_set)
+                if self._after_pass is not None and not self._stop.is_set():
+                    done += self._after_pass()
+            except StoreUnavailable as error:
+                log.error("store unavailable, pausing", extra={"error": str(error)})
+                done = 0
+                self._stop.wait(1.0)
+            except Exception:
+                # One bad group must not stop delivery of the others.
+                log.exception("delivery pass failed")
+                done = 0
+                self._stop.wait(1.0)
+            if not done:
+                self._wake.wait(self.deliverer.next_wake())
+        log.info("delivery worker stopped")
