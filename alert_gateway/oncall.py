@@ -159,14 +159,16 @@ class Rotation(BaseModel):
     def _layer_members_exist(
         cls, value: list[Layer], info: ValidationInfo
     ) -> list[Layer]:
-        members = info.data.get("members", {})
         names = [layer.name for layer in value]
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"layer {name!r} is defined more than once")
+        # Members that failed their own validation are reported there, not here.
+        if "members" not in info.data:
+            return value
         for layer in value:
             for member in layer.order:
-                _require_member(members, member, f"layer {layer.name!r}")
+                _require_member(info.data["members"], member, f"layer {layer.name!r}")
         return value
 
     @field_validator("overrides")
@@ -174,7 +176,6 @@ class Rotation(BaseModel):
     def _override_targets_exist(
         cls, value: list[Override], info: ValidationInfo
     ) -> list[Override]:
-        members = info.data.get("members", {})
         layer_names = [layer.name for layer in info.data.get("layers", [])]
         for index, override in enumerate(value):
             where = f"override {index}"
@@ -183,7 +184,8 @@ class Rotation(BaseModel):
                     f"{where}: unknown layer {override.layer!r}"
                     f" (layers: {', '.join(layer_names) or 'none'})"
                 )
-            _require_member(members, override.member, where)
+            if "members" in info.data:
+                _require_member(info.data["members"], override.member, where)
         return value
 
     @property
