@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -70,7 +71,7 @@ class FakeSlack:
         self._counter = 0
         self._epoch = int(time.time())
         self.rejected = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -88,7 +89,10 @@ class FakeSlack:
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-slack", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-slack",
+            daemon=True,
         )
         self._thread.start()
 
@@ -129,7 +133,11 @@ class FakeSlack:
             self._script.failing_channels[self.channel_id(channel)] = (status, error)
 
     def delay_next(self, count: int, seconds: float) -> None:
-        """Hold the answers to the next `count` calls for `seconds` (to time out)."""
+        """Hold the next `count` calls for `seconds` before answering them.
+
+        Like Slack, the fake still accepts a call whose client gave up waiting,
+        so a retry after a timeout posts twice.
+        """
         with self._lock:
             self._script.delays.extend([seconds] * count)
 
@@ -326,6 +334,13 @@ def _block_fits(block: dict[str, Any]) -> bool:
 
 def _utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out has hung up; Slack would not complain either.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
