@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import click
+import promql_parser
 
 from generator import __version__
 from generator.errors import InventoryError, ObsgenError
 from generator.inventory import Inventory, InventoryModel, load_inventory
+from generator.lint import lint_file, rule_files
 from generator.output import stale_diff, write_output
 from generator.packs import load_packs
 from generator.render import RenderContext, default_targets, render_stack, source_name
@@ -99,6 +101,43 @@ def schema() -> None:
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "obsgen service inventory"
     click.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+@cli.command()
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+)
+@click.option(
+    "--scrape-interval",
+    default="15s",
+    show_default=True,
+    help="Scrape interval the rules run against, for checking rate() ranges.",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+def lint(paths: tuple[Path, ...], scrape_interval: str, strict: bool) -> None:
+    """Lint Prometheus rule files (files, or folders searched for YAML)."""
+    try:
+        interval = promql_parser.parse_duration(scrape_interval)
+    except ValueError:
+        raise click.BadParameter(
+            f"{scrape_interval!r} is not a duration such as 15s",
+            param_hint="--scrape-interval",
+        ) from None
+
+    findings = []
+    files = rule_files(list(paths))
+    for path in files:
+        findings += lint_file(path, scrape_interval=interval)
+    for finding in findings:
+        click.echo(str(finding))
+
+    errors = sum(finding.severity == "error" for finding in findings)
+    warnings = len(findings) - errors
+    click.echo(
+        f"rule files: {len(files)}, errors: {errors}, warnings: {warnings}", err=True
+    )
+    if errors or (strict and warnings):
+        sys.exit(1)
 
 
 def _load(inventory: Path, user_templates: Path | None) -> Inventory:
