@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -14,6 +17,8 @@ from alert_gateway.config import ConfigError, GatewayConfig, load_config
 from alert_gateway.oncall import OnCall, on_call, schedule
 
 log = logging.getLogger(__name__)
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _CONFIG = click.option(
     "--config",
@@ -98,6 +103,17 @@ class _DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame) -> None:
         self._on_exit()
         super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises the signal after its shutdown, which would kill the
+        # process before the store is closed; a drained gateway exits with 0.
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
 
 
 def _sink(config: GatewayConfig):
@@ -185,3 +201,7 @@ def _describe(entry: OnCall) -> str:
         f"{entry.member} <@{entry.slack_id}>\t"
         f"{entry.start.isoformat()} .. {entry.end.isoformat()}"
     )
+
+
+if __name__ == "__main__":
+    main()

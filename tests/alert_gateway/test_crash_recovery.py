@@ -1,0 +1,55 @@
+"""A gateway killed with SIGKILL while notifications wait for Slack loses none.
+
+The only way a message can reach Slack twice is a kill that lands after Slack
+accepted a post and before the gateway committed the message's ts: on restart
+the post is made again. The delivery worker commits the ts in the very next
+statement after the answer, so that window is one SQLite commit long. Here Slack
+refuses every call until the kill, so no post can have been accepted before it:
+the test asserts that every group arrives and counts duplicates, expecting none.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.alert_gateway.conftest import GatewayProcess, alert, payload, wait_until
+
+GROUPS = 25
+
+
+def _group_of(call) -> str | None:
+    for index in range(GROUPS):
+        if f"Crash{index:02d}" in call.text:
+            return f"Crash{index:02d}"
+    return None
+
+
+@pytest.mark.e2e
+def test_sigkill_with_notifications_queued_loses_none(tmp_path, fake_slack):
+    fake_slack.fail_next(100_000, status=503)
+    gateway = GatewayProcess(tmp_path, fake_slack.base_url).start()
+    try:
+        for index in range(GROUPS):
+            name = f"Crash{index:02d}"
+            body = payload(f'{{}}:{{alertname="{name}"}}', [alert(name)])
+            assert gateway.post(body).status_code == 200
+        wait_until(lambda: fake_slack.rejected >= GROUPS, 15, "Slack to refuse posts")
+    finally:
+        gateway.kill()
+    assert fake_slack.posts() == []
+
+    fake_slack.heal()
+    gateway.start()
+    try:
+        delivered = fake_slack.wait_for(
+            lambda calls: len({_group_of(c) for c in calls} - {None}) == GROUPS, 20
+        )
+    finally:
+        assert gateway.stop() == 0
+
+    posts = [call for call in fake_slack.posts() if call.thread_ts is None]
+    groups = [_group_of(call) for call in posts]
+    duplicates = len(groups) - len(set(groups))
+    assert delivered, f"only {len(set(groups))} of {GROUPS} groups reached Slack"
+    assert sorted(set(groups)) == [f"Crash{i:02d}" for i in range(GROUPS)]
+    assert duplicates == 0
