@@ -46,6 +46,17 @@ class ChannelPacer:
             self._next_allowed[key] = now + self.min_interval
             return 0.0
 
+    def restart(self, channel: str) -> None:
+        """Count the channel's interval again from now, once a call has completed.
+
+        Slack sees a call somewhere between its start and its end; counting from
+        both ends keeps two calls at least `min_interval` apart as Slack sees them.
+        """
+        with self._lock:
+            key = self._key(channel)
+            until = self._clock() + self.min_interval
+            self._next_allowed[key] = max(self._next_allowed.get(key, 0.0), until)
+
     def defer(self, channel: str, seconds: float) -> None:
         """Hold the channel for `seconds`, as a 429's Retry-After asks."""
         with self._lock:

@@ -210,6 +210,7 @@ class SlackWebSink:
                 channel=str(data.get("channel") or channel),
             )
 
+        self.pacer.restart(channel)
         if result.kind == "ok" and result.channel:
             self.pacer.alias(channel, result.channel)
         if result.reason == "rate_limited" and result.retry_after is not None:

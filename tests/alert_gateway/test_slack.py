@@ -372,3 +372,27 @@ def test_console_sink_prints_the_message_and_returns_increasing_ts() -> None:
     printed = stream.getvalue()
     assert "#alerts" in printed and "disk &amp; cpu" in printed
     assert f"thread {first.ts}" in printed and "resolved" in printed
+
+
+def test_pacer_counts_the_interval_again_once_a_call_completes(
+    clock: ManualClock,
+) -> None:
+    pacer = ChannelPacer(1.0, clock=clock)
+    assert pacer.try_acquire("#a") == 0
+
+    clock.advance(0.3)
+    pacer.restart("#a")
+
+    assert pacer.wait_time("#a") == pytest.approx(1.0)
+
+
+# Storm -----------------------------------------------------------------------
+
+
+def test_storm_driver_delivers_every_group_despite_429s() -> None:
+    from benchmarks.slack_storm import run_storm
+
+    result = run_storm(groups=6, channels=2, reject_seconds=1.0, give_up_after=20)
+
+    assert (result.delivered, result.dropped) == (6, 0)
+    assert result.calls_refused >= 2
