@@ -1,15 +1,234 @@
-"""Placeholder for the compose target: renders nothing yet."""
+"""The compose target: `compose/docker-compose.observability.yml`.
+
+One compose file runs the whole stack: Prometheus, Alertmanager, Grafana,
+Jaeger, Seq, the blackbox exporter, the exporter containers the inventory's
+kinds ask for (described by each pack's `exporter`, so a new kind needs no code
+here) and the alert gateway. Secrets are files the user creates beside the
+rendered folder; the compose file only names them.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import jinja2
+
+from generator import __version__
+from generator.errors import RenderError
+from generator.inventory import exporter_name
 from generator.render import Files, RenderContext
+
+log = logging.getLogger(__name__)
+
+PATH = "compose/docker-compose.observability.yml"
+TEMPLATE = "compose/docker-compose.observability.yml.j2"
+# Relative to the compose file: beside the rendered folder, which obsgen
+# replaces as a whole on every render.
+SECRETS_DIR = "../../secrets"
+GATEWAY_CONTEXT = "../../obsgen"
+TOKEN_SECRET = "alert_gateway_token"
+PACK_FRAGMENT = "compose.yml.j2"
+DEFAULT_FRAGMENT = "compose/exporter.yml.j2"
+
+IMAGES = {
+    "prometheus": "prom/prometheus:v2.53.2",
+    "alertmanager": "prom/alertmanager:v0.27.0",
+    "grafana": "grafana/grafana:11.2.2",
+    "jaeger": "jaegertracing/all-in-one:1.60.0",
+    "seq": "datalust/seq:2024.3",
+    "blackbox": "prom/blackbox-exporter:v0.25.0",
+}
+
+STACK_SECRETS = {
+    TOKEN_SECRET: "the bearer token Alertmanager sends to the alert gateway "
+    "(a long random string)",
+    "grafana_admin_password": "the password of Grafana's admin user",
+    "slack_bot_token": "the Slack bot token (xoxb-...) the gateway posts with",
+    "slack_signing_secret": "the Slack app's signing secret, to check button clicks",
+}
+
+# Keys whose value is a secret unless it points at a file or a variable.
+SECRET_KEY = re.compile(r"password|passwd|secret|token|credentials|api_?key", re.I)
+REFERENCE_KEY = re.compile(r"(_file|__file|_path)$", re.I)
+REFERENCE_VALUE = re.compile(r"^(/run/secrets/|\$\{[A-Za-z_][A-Za-z0-9_]*\}$)")
+URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A file the user creates and compose mounts at /run/secrets/<name>."""
+
+    name: str
+    description: str
+
+    @property
+    def file(self) -> str:
+        return f"{SECRETS_DIR}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A compose service reached by the address the inventory gives for it."""
+
+    name: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ExporterContainer:
+    """One exporter container: its name and the compose service body its pack
+    renders for one service."""
+
+    name: str
+    service: str
+    kind: str
+    body: str
+
+
+def endpoint(address: str) -> Endpoint:
+    host, port = address.rsplit(":", 1)
+    return Endpoint(host, int(port))
+
+
+def exporter_containers(
+    context: RenderContext,
+) -> tuple[list[ExporterContainer], list[Secret]]:
+    """Every exporter the inventory needs, and the secret files they read.
+
+    A pack describes its exporter's compose service in `compose.yml.j2`; a
+    pack without one gets a plain service from its `pack.yml`.
+    """
+    inventory = context.inventory
+    containers: list[ExporterContainer] = []
+    secrets: list[Secret] = []
+
+    for service in inventory.services:
+        pack = inventory.pack(service)
+        if pack.meta.exporter is None:
+            continue
+        name = exporter_name(service)
+        secret = f"{name}-secret"
+        template = (
+            f"{pack.template_prefix}/{PACK_FRAGMENT}"
+            if PACK_FRAGMENT in pack.templates
+            else DEFAULT_FRAGMENT
+        )
+        body, secret_help = _render_fragment(
+            context,
+            template,
+            service=service,
+            exporter=pack.meta.exporter,
+            secret=secret,
+            secret_file=f"/run/secrets/{secret}",
+        )
+        if secret_help:
+            secrets.append(Secret(secret, secret_help))
+        containers.append(ExporterContainer(name, service.name, service.kind, body))
+    return containers, secrets
+
+
+def _render_fragment(
+    context: RenderContext, template: str, **values: Any
+) -> tuple[str, str | None]:
+    """The fragment's text and the `secret_help` it sets, if it sets one."""
+    try:
+        module = context.environment.get_template(template).make_module(values)
+    except jinja2.TemplateError as error:
+        raise RenderError(f"{template}: {error}") from None
+    help_text = getattr(module, "secret_help", None)
+    return str(module).strip("\n"), help_text
 
 
 def render(context: RenderContext) -> Files:
-    return {}
+    inventory = context.inventory
+    exporters, exporter_secrets = exporter_containers(context)
+    secrets = [Secret(name, text) for name, text in STACK_SECRETS.items()]
+    secrets = sorted(secrets + exporter_secrets, key=lambda secret: secret.name)
+
+    text = context.render(
+        TEMPLATE,
+        images=IMAGES,
+        alertmanager=endpoint(inventory.stack.alertmanager.address),
+        gateway=endpoint(inventory.stack.gateway.address),
+        exporters=exporters,
+        secrets=secrets,
+        secrets_dir=SECRETS_DIR,
+        token_secret=TOKEN_SECRET,
+        gateway_context=GATEWAY_CONTEXT,
+        network=inventory.stack.name,
+        version=__version__,
+    )
+    log.debug("rendered path=%s exporters=%d", PATH, len(exporters))
+    return {PATH: text}
 
 
 def check(files: Files, parsed: dict[str, Any]) -> None:
-    return None
+    document = parsed.get(PATH)
+    if document is None:
+        return
+    if not isinstance(document, dict) or not isinstance(document.get("services"), dict):
+        raise RenderError(f"{PATH}: expected a mapping with `services`")
+
+    declared = {
+        "secrets": set(document.get("secrets") or {}),
+        "networks": set(document.get("networks") or {}),
+        "volumes": set(document.get("volumes") or {}),
+    }
+    for name, service in document["services"].items():
+        _check_service(name, service, declared)
+
+    problems = literal_secrets(document)
+    if problems:
+        raise RenderError(f"{PATH}: {problems[0]}: a secret must be a file reference")
+
+
+def _check_service(name: str, service: dict[str, Any], declared) -> None:
+    where = f"{PATH}: services.{name}"
+    image = str(service.get("image", ""))
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    if not tag or tag == "latest":
+        raise RenderError(f"{where}.image: {image!r} is not pinned to a version")
+
+    for secret in service.get("secrets") or []:
+        if secret not in declared["secrets"]:
+            raise RenderError(f"{where}.secrets: {secret!r} is not declared")
+    for network in service.get("networks") or []:
+        if network not in declared["networks"]:
+            raise RenderError(f"{where}.networks: {network!r} is not declared")
+    for volume in service.get("volumes") or []:
+        source = str(volume).split(":", 1)[0]
+        is_path = source.startswith((".", "/", "${"))
+        if not is_path and source not in declared["volumes"]:
+            raise RenderError(f"{where}.volumes: {source!r} is not declared")
+
+
+def literal_secrets(document: Any) -> list[str]:
+    """Where `document` holds a secret's value rather than a reference to one."""
+    return sorted(_literal_secrets(document, ""))
+
+
+def _literal_secrets(value: Any, where: str) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(item, str) and _is_literal_secret(str(key), item):
+                yield path
+            else:
+                yield from _literal_secrets(item, path)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _literal_secrets(item, f"{where}[{index}]")
+    elif isinstance(value, str) and URL_WITH_PASSWORD.search(value):
+        yield where
+
+
+def _is_literal_secret(key: str, value: str) -> bool:
+    if URL_WITH_PASSWORD.search(value):
+        return True
+    if not SECRET_KEY.search(key) or REFERENCE_KEY.search(key):
+        return False
+    return bool(value) and not REFERENCE_VALUE.match(value)

@@ -1,15 +1,70 @@
-"""Placeholder for the gateway target: renders nothing yet."""
+"""The gateway target: `gateway/gateway.yml`, a starting alert gateway config.
+
+It routes each team's alerts to the team's Slack channel and names the team's
+rotation. The inventory only names rotations, so each gets a stub with no
+members, which the gateway accepts (nobody is mentioned) until people fill it.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from generator.alertmanager import CREDENTIALS_FILE
+from generator.compose import endpoint, literal_secrets
+from generator.errors import RenderError
 from generator.render import Files, RenderContext
+
+log = logging.getLogger(__name__)
+
+PATH = "gateway/gateway.yml"
+TEMPLATE = "gateway/gateway.yml.j2"
+# A Monday; the first handoff of a stub rotation, which people set when they
+# fill in its members. A fixed date keeps renders byte-identical.
+ROTATION_START = "2026-01-05"
+
+
+def default_channel(stack_name: str) -> str:
+    return f"#{stack_name}-alerts"
 
 
 def render(context: RenderContext) -> Files:
-    return {}
+    inventory = context.inventory
+    teams = [inventory.teams[name] for name in sorted(inventory.teams)]
+    rotations = sorted({team.rotation for team in teams if team.rotation})
+
+    text = context.render(
+        TEMPLATE,
+        gateway=endpoint(inventory.stack.gateway.address),
+        teams=teams,
+        rotations=rotations,
+        rotation_start=ROTATION_START,
+        default_channel=default_channel(inventory.stack.name),
+        token_file=CREDENTIALS_FILE,
+    )
+    log.debug("rendered path=%s teams=%d", PATH, len(teams))
+    return {PATH: text}
 
 
 def check(files: Files, parsed: dict[str, Any]) -> None:
-    return None
+    config = parsed.get(PATH)
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise RenderError(f"{PATH}: expected a mapping at the top")
+
+    teams = {team.get("name"): team for team in config.get("teams") or []}
+    rotations = {rotation.get("name") for rotation in config.get("rotations") or []}
+    routed = {route.get("team") for route in config.get("routes") or []}
+    for name, team in sorted(teams.items()):
+        if name not in routed:
+            raise RenderError(f"{PATH}: teams: {name!r} has no route")
+        rotation = team.get("rotation")
+        if rotation is not None and rotation not in rotations:
+            raise RenderError(f"{PATH}: teams: {name!r}: no rotation {rotation!r}")
+    for team in sorted(routed - teams.keys(), key=str):
+        raise RenderError(f"{PATH}: routes: team {team!r} is not in teams")
+
+    problems = literal_secrets(config)
+    if problems:
+        raise RenderError(f"{PATH}: {problems[0]}: a secret must be a reference")
