@@ -2,7 +2,8 @@
 
 Pure functions, no I/O. Handoffs of `daily` and `weekly` rotations happen at the
 local wall-clock handoff time in the rotation's IANA zone, whatever the UTC
-offset that day; `"<N>h"` shifts last exactly N elapsed hours from the first
+offset that day, and so do `"<N>h"` shifts when N divides 24 or is a multiple
+of it; other `"<N>h"` shifts last exactly N elapsed hours from the first
 handoff. A handoff time that does not exist on a spring-forward day moves to the
 first instant after the gap; one that happens twice on a fall-back day is the
 first occurrence. docs/oncall.md explains the rules with examples.
@@ -32,7 +33,7 @@ from alert_gateway import ical
 _HOURS_SHIFT = re.compile(r"(\d+)h")
 _HANDOFF = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?")
 _SLACK_USER_ID = re.compile(r"[A-Z][A-Z0-9]+")
-_PERIOD_DAYS = {"daily": 1, "weekly": 7}
+_NAMED_SHIFTS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 
 
 class NaiveDatetimeError(ValueError):
@@ -132,7 +133,7 @@ class Rotation(BaseModel):
     @field_validator("shift")
     @classmethod
     def _shift_length(cls, value: str) -> str:
-        if value in _PERIOD_DAYS:
+        if value in _NAMED_SHIFTS:
             return value
         match = _HOURS_SHIFT.fullmatch(value)
         if not match:
@@ -282,13 +283,11 @@ def to_ical(entries: list[OnCall], *, now: datetime) -> str:
 
 def handoff_at(rotation: Rotation, index: int) -> datetime:
     """The UTC instant of handoff number `index`; handoff 0 starts the rotation."""
-    hours = _shift_hours(rotation)
-    if hours is not None:
-        first = _resolve(datetime.combine(rotation.start, rotation.handoff), rotation)
-        return first + timedelta(hours=hours * index)
-
-    day = rotation.start + timedelta(days=_PERIOD_DAYS[rotation.shift] * index)
-    return _resolve(datetime.combine(day, rotation.handoff), rotation)
+    step, on_wall_clock = _cadence(rotation)
+    first_wall = datetime.combine(rotation.start, rotation.handoff)
+    if on_wall_clock:
+        return _resolve(first_wall + step * index, rotation)
+    return _resolve(first_wall, rotation) + step * index
 
 
 def _piece_at(rotation: Rotation, layer: Layer, at: datetime) -> _Piece:
@@ -322,14 +321,16 @@ def _base_shift(rotation: Rotation, layer: Layer, at: datetime) -> _Piece:
 
 def _shift_index(rotation: Rotation, at: datetime) -> int:
     """The number of the shift running at `at`, which is not before handoff 0."""
-    hours = _shift_hours(rotation)
-    if hours is not None:
-        return (at - handoff_at(rotation, 0)) // timedelta(hours=hours)
+    step, on_wall_clock = _cadence(rotation)
+    if not on_wall_clock:
+        return (at - handoff_at(rotation, 0)) // step
 
-    # A first guess from the local date, then a step or two to the exact shift;
-    # a shift emptied by a skipped day (Pacific/Apia, 2011) is stepped over.
-    local_day = at.astimezone(rotation.zone).date()
-    index = max(0, (local_day - rotation.start).days // _PERIOD_DAYS[rotation.shift])
+    # A first guess from the local wall clock, then a step or two to the exact
+    # shift; a shift emptied by a gap (an hour shift on a spring-forward night,
+    # the day Pacific/Apia skipped in 2011) is stepped over.
+    first_wall = datetime.combine(rotation.start, rotation.handoff)
+    local = at.astimezone(rotation.zone).replace(tzinfo=None)
+    index = max(0, (local - first_wall) // step)
     while index > 0 and handoff_at(rotation, index) > at:
         index -= 1
     while handoff_at(rotation, index + 1) <= at:
@@ -362,9 +363,17 @@ def _resolve(wall: datetime, rotation: Rotation) -> datetime:
     return low + timedelta(seconds=above)
 
 
-def _shift_hours(rotation: Rotation) -> int | None:
-    match = _HOURS_SHIFT.fullmatch(rotation.shift)
-    return int(match.group(1)) if match else None
+def _cadence(rotation: Rotation) -> tuple[timedelta, bool]:
+    """The time between handoffs, and whether it is counted on the local clock.
+
+    Lengths that divide a day or are whole days give the same local handoff
+    times every day, so they keep to them across DST; other lengths cannot, so
+    they count elapsed time.
+    """
+    if rotation.shift in _NAMED_SHIFTS:
+        return _NAMED_SHIFTS[rotation.shift], True
+    hours = int(rotation.shift.removesuffix("h"))
+    return timedelta(hours=hours), 24 % hours == 0 or hours % 24 == 0
 
 
 def _latest(bound: datetime | None, others: list[datetime]) -> datetime | None:

@@ -231,34 +231,99 @@ def test_handoff_in_autumn_overlap_is_the_first_occurrence(
     assert handoffs(subject, 3) == expected
 
 
-def test_hour_shifts_count_elapsed_hours_so_local_handoff_moves_with_dst() -> None:
-    subject = rotation(start="2026-03-28", shift="12h")
+def test_12h_shifts_keep_their_local_handoff_times_across_dst() -> None:
+    spring = rotation(start="2026-03-28", shift="12h")
+    autumn = rotation(start="2026-10-24", shift="12h")
 
-    # 09:00 CET on 03-28 is 08:00Z; after the change 08:00Z reads 10:00 CEST.
-    assert handoffs(subject, 4) == [
+    # 09:00 and 21:00 local: 08:00Z/20:00Z in CET, 07:00Z/19:00Z in CEST; the
+    # night shift across the change is 11 hours in spring and 13 in autumn.
+    assert handoffs(spring, 4) == [
         utc(2026, 3, 28, 8),
         utc(2026, 3, 28, 20),
-        utc(2026, 3, 29, 8),
-        utc(2026, 3, 29, 20),
+        utc(2026, 3, 29, 7),
+        utc(2026, 3, 29, 19),
     ]
-    assert handoff_at(subject, 2).astimezone(ZoneInfo("Europe/Madrid")).hour == 10
+    assert handoffs(autumn, 4) == [
+        utc(2026, 10, 24, 7),
+        utc(2026, 10, 24, 19),
+        utc(2026, 10, 25, 8),
+        utc(2026, 10, 25, 20),
+    ]
 
 
-def test_24h_shift_differs_from_daily_across_dst() -> None:
+def test_24h_and_48h_shifts_keep_the_local_handoff_time_like_daily() -> None:
     daily = rotation(start="2026-03-28")
-    hours = rotation(start="2026-03-28", shift="24h")
+    two_days = rotation(start="2026-03-28", shift="48h")
 
-    assert handoff_at(daily, 1) == utc(2026, 3, 29, 7)
-    assert handoff_at(hours, 1) == utc(2026, 3, 29, 8)
+    assert handoffs(rotation(start="2026-03-28", shift="24h"), 3) == handoffs(daily, 3)
+    assert handoffs(two_days, 2) == [utc(2026, 3, 28, 8), utc(2026, 3, 30, 7)]
 
 
-def test_hour_shifts_starting_in_a_gap_count_from_the_end_of_the_gap() -> None:
-    subject = rotation(start="2026-03-29", handoff="02:30", shift="8h")
+def test_shifts_that_do_not_fit_a_day_count_elapsed_hours_across_dst() -> None:
+    ten = rotation(start="2026-03-28", shift="10h")
+    thirty_six = rotation(start="2026-03-28", shift="36h")
 
-    assert handoffs(subject, 3) == [
+    # 09:00 CET on 03-28 is 08:00Z; every handoff after is 10 or 36 real hours
+    # later, so after the change they read an hour later on the local clock.
+    assert handoffs(ten, 4) == [
+        utc(2026, 3, 28, 8),
+        utc(2026, 3, 28, 18),
+        utc(2026, 3, 29, 4),
+        utc(2026, 3, 29, 14),
+    ]
+    assert handoff_at(ten, 3).astimezone(ZoneInfo("Europe/Madrid")).hour == 16
+    assert handoff_at(thirty_six, 1) == utc(2026, 3, 29, 20)
+
+
+def test_hour_shifts_starting_in_a_gap_start_at_the_end_of_the_gap() -> None:
+    on_clock = rotation(start="2026-03-29", handoff="02:30", shift="8h")
+    elapsed = rotation(start="2026-03-29", handoff="02:30", shift="5h")
+
+    # 03:00 CEST is 01:00Z; then 10:30 and 18:30 CEST, or 5 real hours apart.
+    assert handoffs(on_clock, 3) == [
         utc(2026, 3, 29, 1),
-        utc(2026, 3, 29, 9),
-        utc(2026, 3, 29, 17),
+        utc(2026, 3, 29, 8, 30),
+        utc(2026, 3, 29, 16, 30),
+    ]
+    assert handoffs(elapsed, 3) == [
+        utc(2026, 3, 29, 1),
+        utc(2026, 3, 29, 6),
+        utc(2026, 3, 29, 11),
+    ]
+
+
+FOUR = {
+    "members": {"a": "UA", "b": "UB", "c": "UC", "d": "UD"},
+    "layers": [{"name": "primary", "order": ["a", "b", "c", "d"]}],
+}
+
+
+def test_hourly_shift_lost_to_the_spring_gap_is_skipped() -> None:
+    # Madrid 2026-03-29: 02:00 local does not exist, so the 02:00 handoff falls
+    # on the 03:00 one (01:00Z) and c's shift is empty.
+    subject = rotation(start="2026-03-29", handoff="00:00", shift="1h", **FOUR)
+
+    shifts = schedule(subject, utc(2026, 3, 28, 23), utc(2026, 3, 29, 3))
+
+    assert [(entry.member, entry.start, entry.end) for entry in shifts] == [
+        ("a", utc(2026, 3, 28, 23), utc(2026, 3, 29, 0)),
+        ("b", utc(2026, 3, 29, 0), utc(2026, 3, 29, 1)),
+        ("d", utc(2026, 3, 29, 1), utc(2026, 3, 29, 2)),
+        ("a", utc(2026, 3, 29, 2), utc(2026, 3, 29, 3)),
+    ]
+
+
+def test_hourly_shift_over_the_autumn_overlap_lasts_two_hours() -> None:
+    # Madrid 2026-10-25: 02:00 is first at 00:00Z (CEST); 03:00 CET is 02:00Z.
+    subject = rotation(start="2026-10-25", handoff="00:00", shift="1h", **FOUR)
+
+    shifts = schedule(subject, utc(2026, 10, 24, 22), utc(2026, 10, 25, 3))
+
+    assert [(entry.member, entry.start, entry.end) for entry in shifts] == [
+        ("a", utc(2026, 10, 24, 22), utc(2026, 10, 24, 23)),
+        ("b", utc(2026, 10, 24, 23), utc(2026, 10, 25, 0)),
+        ("c", utc(2026, 10, 25, 0), utc(2026, 10, 25, 2)),
+        ("d", utc(2026, 10, 25, 2), utc(2026, 10, 25, 3)),
     ]
 
 
@@ -266,11 +331,7 @@ def test_a_skipped_local_day_skips_the_empty_shift_and_leaves_no_gap() -> None:
     # Samoa went from UTC-10 to UTC+14 after 2011-12-29: 2011-12-30 never
     # happened there, so its 00:00 handoff falls on the 12-31 one (10:00Z).
     subject = rotation(
-        time_zone="Pacific/Apia",
-        start="2011-12-28",
-        handoff="00:00",
-        members={"a": "UA", "b": "UB", "c": "UC", "d": "UD"},
-        layers=[{"name": "primary", "order": ["a", "b", "c", "d"]}],
+        time_zone="Pacific/Apia", start="2011-12-28", handoff="00:00", **FOUR
     )
 
     shifts = schedule(subject, utc(2011, 12, 28, 10), utc(2011, 12, 31, 10))
@@ -511,6 +572,32 @@ ONE_HOUR_DST_ZONES = ["Europe/Madrid", "America/New_York", "Australia/Sydney"]
 NAMES = ["alice", "bob", "carol", "dave"]
 BOUNDED = settings(max_examples=150, deadline=None)
 
+WALL_CLOCK_SHIFTS = st.sampled_from(
+    ["daily", "weekly", "1h", "2h", "3h", "4h", "6h", "8h", "12h", "24h", "48h", "72h"]
+)
+ELAPSED_SHIFTS = (
+    st.integers(1, 100).filter(lambda n: 24 % n and n % 24).map(lambda n: f"{n}h")
+)
+# Start dates near DST changes half of the time, so that windows cross them.
+START_DATES = st.one_of(
+    st.dates(date(2015, 1, 1), date(2035, 12, 31)),
+    st.builds(
+        date,
+        st.integers(2015, 2035),
+        st.sampled_from([3, 4, 9, 10, 11]),
+        st.integers(1, 28),
+    ),
+)
+
+
+# Hours when clocks change in the zones above, half of the time.
+HOURS = st.one_of(st.integers(0, 23), st.integers(0, 3))
+
+
+def step_of(shift: str) -> timedelta:
+    named = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
+    return named.get(shift) or timedelta(hours=int(shift.removesuffix("h")))
+
 
 @st.composite
 def rotations(
@@ -522,17 +609,12 @@ def rotations(
         for name in ["primary", "secondary"][: draw(st.integers(1, 2))]
     ]
     shift = draw(
-        shifts
-        if shifts is not None
-        else st.one_of(
-            st.sampled_from(["daily", "weekly"]),
-            st.integers(1, 72).map(lambda hours: f"{hours}h"),
-        )
+        st.one_of(WALL_CLOCK_SHIFTS, ELAPSED_SHIFTS) if shifts is None else shifts
     )
     return rotation(
         time_zone=draw(st.sampled_from(zones)),
-        start=draw(st.dates(date(2015, 1, 1), date(2035, 12, 31))).isoformat(),
-        handoff=time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 30, 59]))),
+        start=draw(START_DATES),
+        handoff=time(draw(HOURS), draw(st.sampled_from([0, 15, 30, 59]))),
         shift=shift,
         members={name: f"U{name.upper()}" for name in members},
         layers=layers,
@@ -541,7 +623,8 @@ def rotations(
 
 def window_after_start(draw: st.DrawFn, subject: Rotation) -> tuple[datetime, datetime]:
     first = handoff_at(subject, 0)
-    start = first + timedelta(minutes=draw(st.integers(0, 60 * 24 * 400)))
+    offset = st.one_of(st.integers(0, 60 * 24 * 400), st.integers(0, 60 * 24 * 40))
+    start = first + timedelta(minutes=draw(offset))
     end = start + timedelta(minutes=draw(st.integers(1, 60 * 24 * 21)))
     return start, end
 
@@ -588,53 +671,49 @@ def test_schedule_is_ordered_by_start_then_layer(data: st.DataObject) -> None:
 
 @BOUNDED
 @given(data=st.data())
-def test_daily_and_weekly_shifts_start_at_the_local_handoff_time(
-    data: st.DataObject,
-) -> None:
-    subject = data.draw(rotations(shifts=st.sampled_from(["daily", "weekly"])))
+def test_wall_clock_shifts_start_at_a_local_handoff_time(data: st.DataObject) -> None:
+    subject = data.draw(rotations(shifts=WALL_CLOCK_SHIFTS))
     start, end = window_after_start(data.draw, subject)
-    zone = subject.zone
+    step = step_of(subject.shift)
+    first_wall = datetime.combine(subject.start, subject.handoff)
 
     for entry in by_layer(schedule(subject, start, end), "primary"):
-        local = entry.start.astimezone(zone)
-        if local.time() == subject.handoff:
+        local = entry.start.astimezone(subject.zone)
+        naive = local.replace(tzinfo=None)
+        slot = first_wall + (naive - first_wall) // step * step
+        if naive == slot:
             assert local.fold == 0  # the first of two occurrences
             continue
-        # Otherwise the handoff time fell in a gap: the clock jumped over it
+        # Otherwise the slot's time fell in a gap: the clock jumped over it
         # between the second before the shift and the shift's first instant.
-        wall = datetime.combine(local.date(), subject.handoff)
-        if wall > local.replace(tzinfo=None):
-            wall -= timedelta(days=1)
-        before = (entry.start - timedelta(seconds=1)).astimezone(zone)
-        assert before.replace(tzinfo=None) < wall < local.replace(tzinfo=None)
+        before = (entry.start - timedelta(seconds=1)).astimezone(subject.zone)
+        assert before.replace(tzinfo=None) < slot < naive
 
 
 @BOUNDED
 @given(data=st.data())
-def test_day_shifts_differ_from_whole_days_by_at_most_the_dst_hour(
+def test_wall_clock_shifts_differ_from_their_length_by_at_most_the_dst_hour(
     data: st.DataObject,
 ) -> None:
-    subject = data.draw(
-        rotations(zones=ONE_HOUR_DST_ZONES, shifts=st.sampled_from(["daily", "weekly"]))
-    )
+    subject = data.draw(rotations(zones=ONE_HOUR_DST_ZONES, shifts=WALL_CLOCK_SHIFTS))
     start, end = window_after_start(data.draw, subject)
-    days = 1 if subject.shift == "daily" else 7
+    step = step_of(subject.shift)
 
     for entry in by_layer(schedule(subject, start, end), "primary"):
-        assert abs(entry.end - entry.start - timedelta(days=days)) <= timedelta(hours=1)
+        assert abs(entry.end - entry.start - step) <= timedelta(hours=1)
 
 
 @BOUNDED
 @given(data=st.data())
-def test_hour_shifts_last_exactly_n_elapsed_hours(data: st.DataObject) -> None:
-    subject = data.draw(rotations(shifts=st.integers(1, 72).map(lambda n: f"{n}h")))
+def test_other_hour_shifts_last_exactly_n_elapsed_hours(data: st.DataObject) -> None:
+    subject = data.draw(rotations(shifts=ELAPSED_SHIFTS))
     start, end = window_after_start(data.draw, subject)
-    hours = timedelta(hours=int(subject.shift[:-1]))
+    step = step_of(subject.shift)
     first = handoff_at(subject, 0)
 
     for entry in schedule(subject, start, end):
-        assert entry.end - entry.start == hours
-        assert (entry.start - first) % hours == timedelta(0)
+        assert entry.end - entry.start == step
+        assert (entry.start - first) % step == timedelta(0)
 
 
 @st.composite
