@@ -1,15 +1,450 @@
-"""Placeholder for the prometheus target: renders nothing yet."""
+"""The prometheus target: prometheus.yml, file_sd targets, blackbox.yml and rules.
+
+Scrape jobs are one per kind, not one per service. At 10,000 services a job per
+service means 10,000 scrape configs, and with Consul as many catalog watches
+and relabelling passes; a job per kind keeps the config to a handful of jobs
+whatever the fleet's size, while every target still carries its own `service`,
+`team`, `env` and `kind` labels.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
+import promql_parser
+
+from generator import links
+from generator.errors import RenderError
+from generator.inventory import Inventory, Service
+from generator.packs import Threshold
 from generator.render import Files, RenderContext
+
+log = logging.getLogger(__name__)
+
+CONFIG = "prometheus/prometheus.yml"
+BLACKBOX_CONFIG = "prometheus/blackbox.yml"
+RULES_DIR = "prometheus/rules"
+TARGETS_DIR = "prometheus/targets"
+
+# obsgen's own jobs carry a '-', which kinds cannot, so no pack can clash with them.
+SELF_JOB = "prometheus-self"
+PROBE_JOB = "health-probe"
+BLACKBOX_ADDRESS = "blackbox-exporter:9115"
+PROBE_MODULE = "http_2xx"
+
+# Labels every kind's recording rules aggregate by: the ones obsgen sets.
+AGGREGATION_LABELS = ("job", "service", "team", "env", "kind")
+SEVERITIES = ("critical", "warning")
+ALERT_LABELS = ("severity", "team", "service")
+ALERT_ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url")
+
+# A rate needs a few samples in its window: never less than 5m, and at least
+# four scrapes when the inventory scrapes slowly.
+MIN_RATE_WINDOW = timedelta(minutes=5)
+RATE_WINDOW_SCRAPES = 4
+
+SERVICE_LABEL = "{{ $labels.service }}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One scraped address and the labels Prometheus attaches to it."""
+
+    address: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Relabel:
+    """A `replace` relabelling step (Prometheus' default action)."""
+
+    target_label: str
+    replacement: str
+    source_labels: tuple[str, ...] = ()
+    regex: str | None = None
+
+
+@dataclass
+class Job:
+    """A scrape config: static or file_sd targets and, with Consul, a catalog watch."""
+
+    name: str
+    metrics_path: str
+    params: dict[str, list[str]]
+    targets: list[Target] = field(default_factory=list)
+    consul_services: list[str] = field(default_factory=list)
+    relabel: list[Relabel] = field(default_factory=list)
+
+    @property
+    def targets_file(self) -> str:
+        return f"targets/{self.name}.json"
 
 
 def render(context: RenderContext) -> Files:
-    return {}
+    inventory = context.inventory
+    jobs = [_kind_job(inventory, kind) for kind in inventory.kinds()]
+    probe = _probe_job(inventory)
+    file_sd = inventory.stack.discovery == "file_sd"
+
+    files: Files = {
+        CONFIG: context.render(
+            "prometheus/prometheus.yml.j2",
+            jobs=jobs,
+            probe=probe,
+            file_sd=file_sd,
+            self_job=SELF_JOB,
+            blackbox_address=BLACKBOX_ADDRESS,
+            probe_module=PROBE_MODULE,
+        ),
+        BLACKBOX_CONFIG: context.render(
+            "prometheus/blackbox.yml.j2", probe_module=PROBE_MODULE
+        ),
+    }
+    if file_sd:
+        for job in [*jobs, probe]:
+            if job.targets:
+                files[f"prometheus/{job.targets_file}"] = _file_sd(job.targets)
+
+    for kind in inventory.kinds():
+        files[f"{RULES_DIR}/{kind}.yml"] = render_rules(context, kind)
+    log.debug("rendered prometheus jobs=%d kinds=%d", len(jobs) + 2, len(jobs))
+    return files
+
+
+def target_labels(inventory: Inventory, service: Service) -> dict[str, str]:
+    labels = {
+        "env": inventory.stack.environment,
+        "kind": service.kind,
+        "service": service.name,
+        "team": service.team,
+        **service.labels,
+    }
+    return dict(sorted(labels.items()))
+
+
+def _kind_job(inventory: Inventory, kind: str) -> Job:
+    services = inventory.services_of(kind)
+    pack = inventory.packs[kind]
+    job = Job(kind, pack.meta.scrape.path, dict(pack.meta.scrape.params))
+
+    discovered = [s for s in services if _through_consul(inventory, s)]
+    discovered_names = {service.name for service in discovered}
+    for service in services:
+        if service.name in discovered_names:
+            continue
+        host, port = inventory.metrics_target(service)
+        labels = target_labels(inventory, service)
+        path = inventory.metrics_path(service)
+        if path != job.metrics_path:
+            labels["__metrics_path__"] = path
+        job.targets.append(Target(f"{host}:{port}", labels))
+
+    if discovered:
+        job.consul_services = [service.name for service in discovered]
+        job.relabel = _consul_relabel(inventory, kind, discovered, job.metrics_path)
+    return job
+
+
+def _through_consul(inventory: Inventory, service: Service) -> bool:
+    """Whether Prometheus finds `service` in Consul's catalog.
+
+    Exporters are containers obsgen runs beside their service, not entries in
+    the catalog, so they are listed statically. So is the Consul server the
+    stack discovers through: found through itself, it would vanish from the
+    targets exactly when it fails, and `up == 0` would never fire.
+    """
+    if inventory.stack.discovery != "consul":
+        return False
+    if inventory.pack(service).meta.exporter is not None:
+        return False
+    return f"{service.host}:{service.port}" != inventory.stack.consul.server
+
+
+def _consul_relabel(
+    inventory: Inventory, kind: str, services: list[Service], default_path: str
+) -> list[Relabel]:
+    """Label Consul's targets as the inventory says, one step per distinct value.
+
+    Steps match service names with one regex per team, label value, port and
+    path, so their number follows the variety of the inventory, not its size.
+    """
+    name = ("__meta_consul_service",)
+    steps = [
+        Relabel("service", "$1", name, "(.*)"),
+        Relabel("env", inventory.stack.environment),
+        Relabel("kind", kind),
+    ]
+
+    by_value: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for service in services:
+        by_value[("team", service.team)].append(service.name)
+        for label, value in service.labels.items():
+            by_value[(label, value)].append(service.name)
+        path = inventory.metrics_path(service)
+        if path != default_path:
+            by_value[("__metrics_path__", path)].append(service.name)
+    for (label, value), names in sorted(by_value.items()):
+        steps.append(Relabel(label, value, name, _alternatives(names)))
+
+    # Consul knows the service's own port; the metrics may be served on another.
+    by_port: dict[int, list[str]] = defaultdict(list)
+    for service in services:
+        _, port = inventory.metrics_target(service)
+        if port != service.port:
+            by_port[port].append(service.name)
+    for port, names in sorted(by_port.items()):
+        regex = f"(?:{_alternatives(names)});(.+):[0-9]+"
+        sources = ("__meta_consul_service", "__address__")
+        steps.append(Relabel("__address__", f"${{1}}:{port}", sources, regex))
+    return steps
+
+
+def _alternatives(names: Iterable[str]) -> str:
+    # Service names are [a-z0-9-] only, so they need no regex escaping.
+    return "|".join(sorted(names))
+
+
+def _probe_job(inventory: Inventory) -> Job:
+    """Blackbox probes of every health endpoint, listed from the inventory in every
+    discovery mode: a probe must go on when the service leaves the catalog."""
+    job = Job(PROBE_JOB, "/probe", {"module": [PROBE_MODULE]})
+    for service in inventory.services:
+        labels = target_labels(inventory, service)
+        for path in inventory.health_paths(service):
+            url = f"http://{service.host}:{service.port}{path}"
+            job.targets.append(Target(url, {**labels, "endpoint": path}))
+    return job
+
+
+def _file_sd(targets: list[Target]) -> str:
+    groups = [
+        {"labels": target.labels, "targets": [target.address]} for target in targets
+    ]
+    return json.dumps(groups, indent=2, sort_keys=True) + "\n"
+
+
+def rate_window(inventory: Inventory) -> str:
+    scrape = promql_parser.parse_duration(inventory.stack.scrape_interval)
+    return promql_parser.display_duration(
+        max(MIN_RATE_WINDOW, scrape * RATE_WINDOW_SCRAPES)
+    )
+
+
+# Rules ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Services of one kind that share an alert's thresholds, and how to select them.
+
+    The services on the stack's defaults share one rule that excludes the others
+    by name; each service with an override gets a rule of its own, with its
+    `service` and `team` written out. So the number of rules follows the
+    overrides, not the services, and no two rules of an alert carry the same
+    labels.
+    """
+
+    matcher: str
+    values: dict[str, Threshold]
+    dashboard_url: str
+    service: Service | None = None
+
+    def select(self, **labels: str) -> str:
+        """A PromQL selector `{label="value", ..., service...}` for this scope."""
+        parts = [f'{name}="{value}"' for name, value in labels.items()]
+        if self.matcher:
+            parts.append(self.matcher)
+        return "{" + ", ".join(parts) + "}"
+
+    def __getattr__(self, name: str) -> Threshold:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def render_rules(context: RenderContext, kind: str) -> str:
+    inventory = context.inventory
+    pack = inventory.packs[kind]
+    return context.render(
+        f"{pack.template_prefix}/alerts.yml.j2",
+        kind=kind,
+        job=kind,
+        probe_job=PROBE_JOB,
+        services=inventory.services_of(kind),
+        by=", ".join(AGGREGATION_LABELS),
+        rate_window=rate_window(inventory),
+        scopes=partial(scopes, inventory, kind),
+        alert_meta=partial(alert_meta, inventory),
+    )
+
+
+def scopes(inventory: Inventory, kind: str, *names: str) -> list[Scope]:
+    """The scopes of kind `kind` for an alert that uses thresholds `names`."""
+    pack = inventory.packs[kind]
+    unknown = [name for name in names if name not in pack.meta.thresholds]
+    if unknown:
+        template = f"{pack.template_prefix}/alerts.yml.j2"
+        raise RenderError(f"{template}: unknown threshold {unknown[0]!r}")
+
+    defaults = dict(pack.meta.thresholds)
+    for name, value in inventory.model.defaults.thresholds.items():
+        if name in defaults:
+            defaults[name] = value
+    baseline = tuple(defaults[name] for name in names)
+
+    # Services share a rule when they share the thresholds and their dashboard
+    # link can be written with `$labels.service` in place of the name.
+    groups: dict[tuple[tuple[Threshold, ...], str], list[Service]] = defaultdict(list)
+    for service in inventory.services_of(kind):
+        values = tuple(inventory.thresholds(service)[name] for name in names)
+        url = links.dashboard_url(inventory, service)
+        groups[(values, url.replace(service.name, SERVICE_LABEL))].append(service)
+
+    shared = [key for key in groups if key[0] == baseline]
+    catch_all = max(shared, key=lambda key: (len(groups[key]), key[1]), default=None)
+
+    result = []
+    own = sorted(
+        (
+            service
+            for key, members in groups.items()
+            if key != catch_all
+            for service in members
+        ),
+        key=lambda service: service.name,
+    )
+    if catch_all is not None:
+        others = _alternatives(service.name for service in own)
+        matcher = f'service!~"{others}"' if own else ""
+        result.append(
+            Scope(matcher, dict(zip(names, baseline, strict=True)), catch_all[1])
+        )
+    for service in own:
+        thresholds = inventory.thresholds(service)
+        values = {name: thresholds[name] for name in names}
+        url = links.dashboard_url(inventory, service)
+        result.append(Scope(f'service="{service.name}"', values, url, service))
+    return result
+
+
+def alert_meta(
+    inventory: Inventory,
+    alert: str,
+    scope: Scope,
+    severity: str,
+    summary: str,
+    description: str,
+    indent: int = 8,
+) -> str:
+    """The `labels` and `annotations` block every alert carries, as YAML lines."""
+    if severity not in SEVERITIES:
+        raise RenderError(
+            f"alert {alert}: severity {severity!r} is not one of {SEVERITIES}"
+        )
+    service, team = "{{ $labels.service }}", "{{ $labels.team }}"
+    if scope.service is not None:
+        service, team = scope.service.name, scope.service.team
+    lines = [
+        "labels:",
+        f"  severity: {severity}",
+        f"  team: {json.dumps(team)}",
+        f"  service: {json.dumps(service)}",
+        "annotations:",
+        f"  summary: {json.dumps(summary)}",
+        f"  description: {json.dumps(description)}",
+        f"  runbook_url: {json.dumps(links.runbook_url(inventory, alert))}",
+        f"  dashboard_url: {json.dumps(scope.dashboard_url)}",
+    ]
+    return "\n".join(" " * indent + line for line in lines)
+
+
+# Checks --------------------------------------------------------------------
 
 
 def check(files: Files, parsed: dict[str, Any]) -> None:
-    return None
+    config = parsed.get(CONFIG)
+    if config is None:
+        return
+    _check_config(config)
+    group_names: dict[str, str] = {}
+    for path in sorted(files):
+        if path.startswith(f"{RULES_DIR}/"):
+            _check_rule_file(path, parsed[path], group_names)
+        elif path.startswith(f"{TARGETS_DIR}/"):
+            _check_targets(path, parsed[path])
+
+
+def _check_config(config: Any) -> None:
+    if not isinstance(config, dict):
+        raise RenderError(f"{CONFIG}: expected a mapping")
+    for key in ("global", "rule_files", "alerting", "scrape_configs"):
+        if key not in config:
+            raise RenderError(f"{CONFIG}: missing {key}")
+    seen: set[str] = set()
+    for job in config["scrape_configs"]:
+        name = job.get("job_name")
+        if name in seen:
+            raise RenderError(f"{CONFIG}: job_name {name!r} appears twice")
+        seen.add(name)
+
+
+def _check_rule_file(path: str, document: Any, group_names: dict[str, str]) -> None:
+    if not isinstance(document, dict) or not isinstance(document.get("groups"), list):
+        raise RenderError(f"{path}: expected a mapping with a list of groups")
+    for group in document["groups"]:
+        name = group.get("name")
+        if name in group_names:
+            raise RenderError(f"{path}: group {name!r} also in {group_names[name]}")
+        group_names[name] = path
+        for index, rule in enumerate(group.get("rules") or []):
+            where = f"{path}: group {name!r} rule {index}"
+            _check_rule(where, rule)
+
+
+def _check_rule(where: str, rule: Any) -> None:
+    if not isinstance(rule, dict) or ("alert" in rule) == ("record" in rule):
+        raise RenderError(f"{where}: a rule has exactly one of 'alert' and 'record'")
+    where = f"{where} ({rule.get('alert') or rule.get('record')})"
+    try:
+        promql_parser.parse(str(rule.get("expr", "")))
+    except ValueError as error:
+        raise RenderError(f"{where}: expr does not parse: {error}") from None
+    if "record" in rule:
+        return
+
+    labels = rule.get("labels") or {}
+    annotations = rule.get("annotations") or {}
+    missing = [name for name in ALERT_LABELS if not labels.get(name)]
+    missing += [name for name in ALERT_ANNOTATIONS if not annotations.get(name)]
+    if missing:
+        raise RenderError(f"{where}: missing {', '.join(missing)}")
+    if labels["severity"] not in SEVERITIES:
+        raise RenderError(f"{where}: severity {labels['severity']!r} is not allowed")
+    if "for" in rule:
+        try:
+            promql_parser.parse_duration(str(rule["for"]))
+        except ValueError:
+            raise RenderError(f"{where}: 'for' is not a duration") from None
+
+
+def _check_targets(path: str, groups: Any) -> None:
+    for group in groups if isinstance(groups, list) else [None]:
+        if not isinstance(group, dict) or not group.get("targets"):
+            raise RenderError(f"{path}: every entry needs targets and labels")
+        missing = [
+            n
+            for n in ("service", "team", "env", "kind")
+            if n not in group.get("labels", {})
+        ]
+        if missing:
+            raise RenderError(
+                f"{path}: {group['targets'][0]} lacks {', '.join(missing)}"
+            )
