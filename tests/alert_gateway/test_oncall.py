@@ -55,6 +55,23 @@ def utc(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=UTC)
 
 
+def override(
+    start: str = "2026-12-24T09:00:00+01:00",
+    end: str = "2026-12-26T09:00:00+01:00",
+    **changes: Any,
+) -> dict[str, Any]:
+    values = {"layer": "primary", "member": "carol", "from": start, "to": end}
+    return {**values, **changes}
+
+
+def instants(text: str, year: int = 2026) -> list[datetime]:
+    """UTC instants written by hand as "MM-DD HH:MM, MM-DD HH:MM, ..." in `year`."""
+    return [
+        datetime.fromisoformat(f"{year}-{item.strip()}+00:00")
+        for item in text.split(",")
+    ]
+
+
 def handoffs(subject: Rotation, count: int) -> list[datetime]:
     return [handoff_at(subject, index) for index in range(count)]
 
@@ -65,87 +82,54 @@ def primary_shifts(subject: Rotation, start: datetime, end: datetime) -> list[On
     ]
 
 
-# Handoffs across daylight-saving changes
+# Handoffs across daylight-saving changes, 2026
 
 
 @pytest.mark.parametrize(
     ("zone", "start", "shift", "expected"),
     [
-        # Madrid, 2026-03-29: 09:00 CET is 08:00Z before, 09:00 CEST is 07:00Z after.
-        (
-            "Europe/Madrid",
-            "2026-03-27",
-            "daily",
-            [utc(2026, 3, 27, 8), utc(2026, 3, 28, 8), utc(2026, 3, 29, 7)],
-        ),
-        # Madrid, 2026-10-25: back from 07:00Z to 08:00Z.
-        (
-            "Europe/Madrid",
-            "2026-10-23",
-            "daily",
-            [utc(2026, 10, 23, 7), utc(2026, 10, 24, 7), utc(2026, 10, 25, 8)],
-        ),
-        # New York, 2026-03-08: 09:00 EST is 14:00Z, 09:00 EDT is 13:00Z.
+        # Madrid 03-29: 09:00 CET is 08:00Z, 09:00 CEST is 07:00Z; back on 10-25.
+        ("Europe/Madrid", "03-27", "daily", "03-27 08:00, 03-28 08:00, 03-29 07:00"),
+        ("Europe/Madrid", "10-23", "daily", "10-23 07:00, 10-24 07:00, 10-25 08:00"),
+        # New York 03-08: 09:00 EST is 14:00Z, 09:00 EDT is 13:00Z; back on 11-01.
+        ("America/New_York", "03-07", "daily", "03-07 14:00, 03-08 13:00, 03-09 13:00"),
+        ("America/New_York", "10-31", "daily", "10-31 13:00, 11-01 14:00, 11-02 14:00"),
         (
             "America/New_York",
-            "2026-03-07",
-            "daily",
-            [utc(2026, 3, 7, 14), utc(2026, 3, 8, 13), utc(2026, 3, 9, 13)],
-        ),
-        # New York, 2026-11-01: 09:00 EDT is 13:00Z, 09:00 EST is 14:00Z.
-        (
-            "America/New_York",
-            "2026-10-31",
-            "daily",
-            [utc(2026, 10, 31, 13), utc(2026, 11, 1, 14), utc(2026, 11, 2, 14)],
-        ),
-        # New York weekly on Mondays across both changes of 2026.
-        (
-            "America/New_York",
-            "2026-03-02",
+            "03-02",
             "weekly",
-            [utc(2026, 3, 2, 14), utc(2026, 3, 9, 13), utc(2026, 3, 16, 13)],
+            "03-02 14:00, 03-09 13:00, 03-16 13:00",
         ),
         (
             "America/New_York",
-            "2026-10-26",
+            "10-26",
             "weekly",
-            [utc(2026, 10, 26, 13), utc(2026, 11, 2, 14), utc(2026, 11, 9, 14)],
+            "10-26 13:00, 11-02 14:00, 11-09 14:00",
         ),
-        # Sydney, 2026-04-05: 09:00 AEDT (+11) is 22:00Z the day before, then
-        # 09:00 AEST (+10) is 23:00Z the day before.
-        (
-            "Australia/Sydney",
-            "2026-04-04",
-            "daily",
-            [utc(2026, 4, 3, 22), utc(2026, 4, 4, 23), utc(2026, 4, 5, 23)],
-        ),
-        # Sydney, 2026-10-04: the other way.
-        (
-            "Australia/Sydney",
-            "2026-10-03",
-            "daily",
-            [utc(2026, 10, 2, 23), utc(2026, 10, 3, 22), utc(2026, 10, 4, 22)],
-        ),
+        # Sydney 04-05: 09:00 AEDT (+11) is 22:00Z the day before, 09:00 AEST
+        # (+10) is 23:00Z the day before; the other way on 10-04.
+        ("Australia/Sydney", "04-04", "daily", "04-03 22:00, 04-04 23:00, 04-05 23:00"),
+        ("Australia/Sydney", "10-03", "daily", "10-02 23:00, 10-03 22:00, 10-04 22:00"),
     ],
 )
 def test_handoffs_stay_at_local_wall_clock_time_across_dst(
-    zone: str, start: str, shift: str, expected: list[datetime]
+    zone: str, start: str, shift: str, expected: str
 ) -> None:
-    subject = rotation(time_zone=zone, start=start, shift=shift)
+    subject = rotation(time_zone=zone, start=f"2026-{start}", shift=shift)
+    first, second, third = instants(expected)
 
-    assert handoffs(subject, 3) == expected
-    shifts = primary_shifts(subject, expected[0], expected[2])
+    assert handoffs(subject, 3) == [first, second, third]
+    shifts = primary_shifts(subject, first, third)
     assert [(entry.start, entry.end) for entry in shifts] == [
-        (expected[0], expected[1]),
-        (expected[1], expected[2]),
+        (first, second),
+        (second, third),
     ]
 
 
 def test_daily_shift_is_23_hours_in_spring_and_25_in_autumn() -> None:
-    spring = primary_shifts(rotation(), utc(2026, 3, 28, 12), utc(2026, 3, 28, 13))
+    spring = primary_shifts(rotation(), *instants("03-28 12:00, 03-28 13:00"))
     autumn = primary_shifts(
-        rotation(start="2026-10-01"), utc(2026, 10, 24, 12), utc(2026, 10, 24, 13)
+        rotation(start="2026-10-01"), *instants("10-24 12:00, 10-24 13:00")
     )
 
     assert spring[0].end - spring[0].start == timedelta(hours=23)
@@ -161,74 +145,44 @@ def test_on_call_changes_exactly_at_the_handoff_instant() -> None:
 
     assert before and before.member == "bob" and before.slack_id == "U0BOB"
     assert after and after.member == "carol"
-    assert (after.start, after.end) == (utc(2026, 3, 29, 7), utc(2026, 3, 30, 7))
+    assert [after.start, after.end] == instants("03-29 07:00, 03-30 07:00")
     assert secondary and secondary.member == "alice"
 
 
 @pytest.mark.parametrize(
     ("zone", "start", "expected"),
     [
-        # Madrid 2026-03-29: 02:00-03:00 local does not exist; 03:00 CEST is 01:00Z.
-        (
-            "Europe/Madrid",
-            "2026-03-28",
-            [utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1), utc(2026, 3, 30, 0, 30)],
-        ),
-        # New York 2026-03-08: 03:00 EDT is 07:00Z.
-        (
-            "America/New_York",
-            "2026-03-07",
-            [utc(2026, 3, 7, 7, 30), utc(2026, 3, 8, 7), utc(2026, 3, 9, 6, 30)],
-        ),
-        # Sydney 2026-10-04: 03:00 AEDT is 16:00Z the day before.
-        (
-            "Australia/Sydney",
-            "2026-10-03",
-            [utc(2026, 10, 2, 16, 30), utc(2026, 10, 3, 16), utc(2026, 10, 4, 15, 30)],
-        ),
+        # Madrid 03-29: 02:00-03:00 does not exist; 03:00 CEST is 01:00Z.
+        ("Europe/Madrid", "03-28", "03-28 01:30, 03-29 01:00, 03-30 00:30"),
+        # New York 03-08: 03:00 EDT is 07:00Z.
+        ("America/New_York", "03-07", "03-07 07:30, 03-08 07:00, 03-09 06:30"),
+        # Sydney 10-04: 03:00 AEDT is 16:00Z the day before.
+        ("Australia/Sydney", "10-03", "10-02 16:30, 10-03 16:00, 10-04 15:30"),
     ],
 )
 def test_handoff_in_spring_gap_moves_to_the_end_of_the_gap(
-    zone: str, start: str, expected: list[datetime]
+    zone: str, start: str, expected: str
 ) -> None:
-    subject = rotation(time_zone=zone, start=start, handoff="02:30")
+    subject = rotation(time_zone=zone, start=f"2026-{start}", handoff="02:30")
 
-    assert handoffs(subject, 3) == expected
+    assert handoffs(subject, 3) == instants(expected)
 
 
 @pytest.mark.parametrize(
     ("zone", "start", "handoff", "expected"),
     [
-        # Madrid 2026-10-25: 02:30 happens at 00:30Z (CEST) and at 01:30Z (CET).
-        (
-            "Europe/Madrid",
-            "2026-10-24",
-            "02:30",
-            [
-                utc(2026, 10, 24, 0, 30),
-                utc(2026, 10, 25, 0, 30),
-                utc(2026, 10, 26, 1, 30),
-            ],
-        ),
-        # New York 2026-11-01: 01:30 happens at 05:30Z (EDT) and at 06:30Z (EST).
-        (
-            "America/New_York",
-            "2026-10-31",
-            "01:30",
-            [
-                utc(2026, 10, 31, 5, 30),
-                utc(2026, 11, 1, 5, 30),
-                utc(2026, 11, 2, 6, 30),
-            ],
-        ),
+        # Madrid 10-25: 02:30 happens at 00:30Z (CEST) and at 01:30Z (CET).
+        ("Europe/Madrid", "10-24", "02:30", "10-24 00:30, 10-25 00:30, 10-26 01:30"),
+        # New York 11-01: 01:30 happens at 05:30Z (EDT) and at 06:30Z (EST).
+        ("America/New_York", "10-31", "01:30", "10-31 05:30, 11-01 05:30, 11-02 06:30"),
     ],
 )
 def test_handoff_in_autumn_overlap_is_the_first_occurrence(
-    zone: str, start: str, handoff: str, expected: list[datetime]
+    zone: str, start: str, handoff: str, expected: str
 ) -> None:
-    subject = rotation(time_zone=zone, start=start, handoff=handoff)
+    subject = rotation(time_zone=zone, start=f"2026-{start}", handoff=handoff)
 
-    assert handoffs(subject, 3) == expected
+    assert handoffs(subject, 3) == instants(expected)
 
 
 def test_12h_shifts_keep_their_local_handoff_times_across_dst() -> None:
@@ -237,26 +191,19 @@ def test_12h_shifts_keep_their_local_handoff_times_across_dst() -> None:
 
     # 09:00 and 21:00 local: 08:00Z/20:00Z in CET, 07:00Z/19:00Z in CEST; the
     # night shift across the change is 11 hours in spring and 13 in autumn.
-    assert handoffs(spring, 4) == [
-        utc(2026, 3, 28, 8),
-        utc(2026, 3, 28, 20),
-        utc(2026, 3, 29, 7),
-        utc(2026, 3, 29, 19),
-    ]
-    assert handoffs(autumn, 4) == [
-        utc(2026, 10, 24, 7),
-        utc(2026, 10, 24, 19),
-        utc(2026, 10, 25, 8),
-        utc(2026, 10, 25, 20),
-    ]
+    expected_spring = "03-28 08:00, 03-28 20:00, 03-29 07:00, 03-29 19:00"
+    expected_autumn = "10-24 07:00, 10-24 19:00, 10-25 08:00, 10-25 20:00"
+    assert handoffs(spring, 4) == instants(expected_spring)
+    assert handoffs(autumn, 4) == instants(expected_autumn)
 
 
 def test_24h_and_48h_shifts_keep_the_local_handoff_time_like_daily() -> None:
     daily = rotation(start="2026-03-28")
+    one_day = rotation(start="2026-03-28", shift="24h")
     two_days = rotation(start="2026-03-28", shift="48h")
 
-    assert handoffs(rotation(start="2026-03-28", shift="24h"), 3) == handoffs(daily, 3)
-    assert handoffs(two_days, 2) == [utc(2026, 3, 28, 8), utc(2026, 3, 30, 7)]
+    assert handoffs(one_day, 3) == handoffs(daily, 3)
+    assert handoffs(two_days, 2) == instants("03-28 08:00, 03-30 07:00")
 
 
 def test_shifts_that_do_not_fit_a_day_count_elapsed_hours_across_dst() -> None:
@@ -265,14 +212,11 @@ def test_shifts_that_do_not_fit_a_day_count_elapsed_hours_across_dst() -> None:
 
     # 09:00 CET on 03-28 is 08:00Z; every handoff after is 10 or 36 real hours
     # later, so after the change they read an hour later on the local clock.
-    assert handoffs(ten, 4) == [
-        utc(2026, 3, 28, 8),
-        utc(2026, 3, 28, 18),
-        utc(2026, 3, 29, 4),
-        utc(2026, 3, 29, 14),
-    ]
+    assert handoffs(ten, 4) == instants(
+        "03-28 08:00, 03-28 18:00, 03-29 04:00, 03-29 14:00"
+    )
     assert handoff_at(ten, 3).astimezone(ZoneInfo("Europe/Madrid")).hour == 16
-    assert handoff_at(thirty_six, 1) == utc(2026, 3, 29, 20)
+    assert handoffs(thirty_six, 2) == instants("03-28 08:00, 03-29 20:00")
 
 
 def test_hour_shifts_starting_in_a_gap_start_at_the_end_of_the_gap() -> None:
@@ -280,16 +224,8 @@ def test_hour_shifts_starting_in_a_gap_start_at_the_end_of_the_gap() -> None:
     elapsed = rotation(start="2026-03-29", handoff="02:30", shift="5h")
 
     # 03:00 CEST is 01:00Z; then 10:30 and 18:30 CEST, or 5 real hours apart.
-    assert handoffs(on_clock, 3) == [
-        utc(2026, 3, 29, 1),
-        utc(2026, 3, 29, 8, 30),
-        utc(2026, 3, 29, 16, 30),
-    ]
-    assert handoffs(elapsed, 3) == [
-        utc(2026, 3, 29, 1),
-        utc(2026, 3, 29, 6),
-        utc(2026, 3, 29, 11),
-    ]
+    assert handoffs(on_clock, 3) == instants("03-29 01:00, 03-29 08:30, 03-29 16:30")
+    assert handoffs(elapsed, 3) == instants("03-29 01:00, 03-29 06:00, 03-29 11:00")
 
 
 FOUR = {
@@ -348,14 +284,7 @@ def test_a_skipped_local_day_skips_the_empty_shift_and_leaves_no_gap() -> None:
 
 def test_override_replaces_the_person_and_clips_the_shift_around_it() -> None:
     subject = rotation(
-        overrides=[
-            {
-                "layer": "primary",
-                "member": "carol",
-                "from": "2026-03-27T14:00:00+01:00",
-                "to": "2026-03-27T18:00:00+01:00",
-            }
-        ]
+        overrides=[override("2026-03-27T14:00:00+01:00", "2026-03-27T18:00:00+01:00")]
     )
 
     shifts = primary_shifts(subject, utc(2026, 3, 27, 8), utc(2026, 3, 28, 8))
@@ -372,14 +301,7 @@ def test_override_replaces_the_person_and_clips_the_shift_around_it() -> None:
 
 def test_override_across_a_handoff_is_one_piece_and_the_rotation_resumes() -> None:
     subject = rotation(
-        overrides=[
-            {
-                "layer": "primary",
-                "member": "carol",
-                "from": "2026-03-27T20:00:00Z",
-                "to": "2026-03-28T20:00:00Z",
-            }
-        ]
+        overrides=[override("2026-03-27T20:00:00Z", "2026-03-28T20:00:00Z")]
     )
 
     shifts = primary_shifts(subject, utc(2026, 3, 27, 8), utc(2026, 3, 29, 7))
@@ -394,12 +316,10 @@ def test_override_across_a_handoff_is_one_piece_and_the_rotation_resumes() -> No
 def test_later_override_wins_where_two_overlap() -> None:
     subject = rotation(
         overrides=[
-            {"layer": "primary", "member": "bob", "from": "2026-03-27T10:00:00Z",
-             "to": "2026-03-27T16:00:00Z"},
-            {"layer": "primary", "member": "carol", "from": "2026-03-27T12:00:00Z",
-             "to": "2026-03-27T14:00:00Z"},
+            override("2026-03-27T10:00:00Z", "2026-03-27T16:00:00Z", member="bob"),
+            override("2026-03-27T12:00:00Z", "2026-03-27T14:00:00Z", member="carol"),
         ]
-    )  # fmt: skip
+    )
 
     shifts = primary_shifts(subject, utc(2026, 3, 27, 8), utc(2026, 3, 28, 8))
 
@@ -415,10 +335,9 @@ def test_later_override_wins_where_two_overlap() -> None:
 def test_override_before_the_rotation_starts_still_applies() -> None:
     subject = rotation(
         overrides=[
-            {"layer": "primary", "member": "bob", "from": "2026-03-26T00:00:00Z",
-             "to": "2026-03-26T06:00:00Z"},
+            override("2026-03-26T00:00:00Z", "2026-03-26T06:00:00Z", member="bob")
         ]
-    )  # fmt: skip
+    )
 
     shifts = primary_shifts(subject, utc(2026, 3, 25), utc(2026, 3, 27, 9))
 
@@ -444,6 +363,20 @@ def test_rotation_without_members_is_valid_and_has_nobody_on_call() -> None:
 
 def test_unknown_layer_has_nobody_on_call() -> None:
     assert on_call(rotation(), utc(2026, 6, 1), layer="tertiary") is None
+
+
+def test_layer_with_empty_order_has_nobody_but_its_overrides() -> None:
+    subject = rotation(
+        layers=[{"name": "primary", "order": []}],
+        overrides=[override("2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z")],
+    )
+
+    shifts = schedule(subject, utc(2026, 5, 1), utc(2026, 7, 1))
+
+    assert on_call(subject, utc(2026, 6, 3)) is None
+    assert [(entry.member, entry.start, entry.end) for entry in shifts] == [
+        ("carol", utc(2026, 6, 1), utc(2026, 6, 2))
+    ]
 
 
 def test_layers_default_to_one_primary_layer_in_member_order() -> None:
@@ -492,6 +425,7 @@ def error_for(**changes: Any) -> tuple[tuple[str | int, ...], str]:
         ({"handoff": 540}, ("handoff",), "HH:MM"),
         ({"handoff": "25:00"}, ("handoff",), "HH:MM"),
         ({"start": "2026-13-01"}, ("start",), "date"),
+        ({"start": datetime(2026, 1, 5, 9)}, ("start",), "without a time"),
         ({"members": {"alice": "alice"}, "layers": []}, ("members",), "Slack user"),
         (
             {"layers": [{"name": "primary", "order": ["alice", "dave"]}]},
@@ -515,25 +449,15 @@ def test_invalid_rotation_is_refused_naming_the_field(
     assert words in message
 
 
-def override(**changes: Any) -> dict[str, Any]:
-    values = {
-        "layer": "primary",
-        "member": "carol",
-        "from": "2026-12-24T09:00:00+01:00",
-        "to": "2026-12-26T09:00:00+01:00",
-    }
-    return {**values, **changes}
-
-
 @pytest.mark.parametrize(
     ("entry", "loc", "words"),
     [
         (override(member="dave"), ("overrides",), "unknown member 'dave'"),
         (override(layer="tertiary"), ("overrides",), "unknown layer 'tertiary'"),
-        (override(to="2026-12-24T09:00:00+01:00"), ("overrides", 0), "before"),
-        (override(to="2026-12-20T09:00:00+01:00"), ("overrides", 0), "before"),
-        (override(**{"from": "2026-12-24T09:00:00"}), ("overrides", 0, "from"), "UTC"),
-        (override(to="2026-12-26T09:00:00"), ("overrides", 0, "to"), "UTC"),
+        (override(end="2026-12-24T09:00:00+01:00"), ("overrides", 0), "before"),
+        (override(end="2026-12-20T09:00:00+01:00"), ("overrides", 0), "before"),
+        (override(start="2026-12-24T09:00:00"), ("overrides", 0, "from"), "UTC"),
+        (override(end="2026-12-26T09:00:00"), ("overrides", 0, "to"), "UTC"),
         (override(until="2026-12-27"), ("overrides", 0, "until"), "Extra inputs"),
     ],
 )
