@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from alert_gateway.mrkdwn import ELLIPSIS, escape, fit_escaped, link, slack_length
+from alert_gateway.mrkdwn import ELLIPSIS, date, escape, fit_escaped, link, slack_length
 from alert_gateway.payload import Alert, Notification
 
 # https://api.slack.com/reference/block-kit/blocks#section
@@ -24,8 +24,6 @@ MESSAGE_TEXT_MAX_CHARS = 40_000
 BLOCKS_TEXT_MAX_CHARS = 12_000
 # https://api.slack.com/reference/block-kit/block-elements#button
 BUTTON_VALUE_MAX_CHARS = 2_000
-# https://api.slack.com/reference/block-kit/blocks#context (elements per block)
-CONTEXT_MAX_ELEMENTS = 10
 
 # Labels people act on, in the order they are shown.
 IMPORTANT_LABELS = ("severity", "service", "team", "env", "instance", "job")
@@ -102,10 +100,28 @@ class GroupState:
     def _with_alerts(self, incoming: list[Alert]) -> GroupState:
         by_key = {alert_key(alert): alert for alert in self.alerts}
         for alert in incoming:
-            by_key[alert_key(alert)] = alert
+            known = by_key.get(alert_key(alert))
+            if known is None or not _older(alert, known):
+                by_key[alert_key(alert)] = alert
         self.alerts = list(by_key.values())
         self.status = "firing" if self.firing() else "resolved"
         return self
+
+
+def _older(incoming: Alert, known: Alert) -> bool:
+    """Whether `incoming` describes an earlier moment than `known`.
+
+    Two Alertmanagers in HA may deliver a firing and a resolved notice of one
+    alert in either order. A firing alert that started before the known end is
+    from the episode that already ended; a re-fire starts after it.
+    """
+    if incoming.status == "firing" and known.status == "resolved":
+        end = known.ends_at if known.has_end else None
+        return end is not None and incoming.starts_at <= end
+    if incoming.status == "resolved" and known.status == "firing":
+        end = incoming.ends_at if incoming.has_end else None
+        return end is not None and end < known.starts_at
+    return False
 
 
 def alert_key(alert: Alert) -> str:
@@ -191,7 +207,7 @@ def build_escalation_reply(state: GroupState, mention: str) -> Message:
 def build_silenced_reply(user_id: str, silence_id: str, until: datetime) -> Message:
     """The thread reply that says a silence was created, by whom and until when."""
     line = (
-        f":mute: <@{user_id}> silenced this group until {_when(until)} "
+        f":mute: <@{user_id}> silenced this group until {date(until)} "
         f"(silence {escape(silence_id)})."
     )
     return Message(text=line, blocks=[_section(line)])
@@ -395,15 +411,11 @@ def _ordered(alerts: list[Alert]) -> list[Alert]:
 
 def _timing(alert: Alert) -> str:
     if alert.status == "firing":
-        return f"firing since {_when(alert.starts_at)}"
+        return f"firing since {date(alert.starts_at)}"
     # A resolved alert normally carries its end; Alertmanager's zero time is no date.
     if alert.has_end and alert.ends_at is not None:
-        return f"resolved at {_when(alert.ends_at)}"
+        return f"resolved at {date(alert.ends_at)}"
     return "resolved"
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
 def _status_icon(alert: Alert) -> str:

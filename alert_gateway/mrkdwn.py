@@ -6,6 +6,7 @@ https://api.slack.com/reference/surfaces/formatting#escaping
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 ELLIPSIS = "\u2026"
@@ -27,6 +28,16 @@ def link(url: str, label: str) -> str:
     """
     safe_url = quote(url, safe=_URL_SAFE)
     return f"<{escape(safe_url)}|{escape(label)}>"
+
+
+def date(moment: datetime) -> str:
+    """Slack's date markup: shown in each reader's own time zone.
+
+    Clients that cannot render it show the UTC fallback after the `|`.
+    """
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    tokens = "{date_short_pretty} {time_secs}"
+    return f"<!date^{int(moment.timestamp())}^{tokens}|{fallback}>"
 
 
 def slack_length(text: str) -> int:

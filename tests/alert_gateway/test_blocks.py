@@ -25,6 +25,8 @@ from alert_gateway.mrkdwn import ELLIPSIS, slack_length
 from alert_gateway.payload import Notification
 
 NO_END = "0001-01-01T00:00:00Z"
+# Our own markup: a mention, a link, or a date shown in the reader's time zone.
+MARKUP = r"<(@U\w+|https?://[^<>\s|]+\|[^<>]*|!date\^\d+\^[^|<>]+\|[^<>]+)>"
 
 
 def alert(
@@ -96,6 +98,7 @@ def assert_within_limits(message: Message) -> None:
             assert slack_length(block["text"]["text"]) <= SECTION_TEXT_MAX_CHARS
     for text in [message.text, *block_texts(message)]:
         assert_escapes_whole(text)
+        text.encode("utf-8")
 
 
 def assert_escapes_whole(text: str) -> None:
@@ -103,9 +106,7 @@ def assert_escapes_whole(text: str) -> None:
     for match in re.finditer("&", text):
         assert re.match("&(amp|lt|gt);", text[match.start() :]), text
     for match in re.finditer("<", text):
-        assert re.match(
-            r"<(@U\w+|https?://[^<>\s|]+\|[^<>]*)>", text[match.start() :]
-        ), text
+        assert re.match(MARKUP, text[match.start() :]), text
 
 
 # Group state -----------------------------------------------------------------
@@ -145,6 +146,30 @@ def test_merge_keeps_each_alerts_latest_status() -> None:
     assert merged.status == "firing"
     assert merged.truncated_alerts == 4
     assert [a.status for a in state.alerts] == ["firing", "firing"]
+
+
+def test_firing_notice_older_than_a_known_resolution_is_ignored() -> None:
+    done = alert(fingerprint="f1", status="resolved", ends_at="2026-12-04T15:10:00Z")
+    state = GroupState.from_notification(notification(done, status="resolved"))
+
+    late = state.merge(notification(alert(fingerprint="f1")))
+    refired = alert(fingerprint="f1")
+    refired["startsAt"] = "2026-12-04T15:20:00Z"
+    again = state.merge(notification(refired))
+
+    assert [a.status for a in late.alerts] == ["resolved"]
+    assert [a.status for a in again.alerts] == ["firing"]
+
+
+def test_resolution_older_than_a_refire_is_ignored() -> None:
+    refired = alert(fingerprint="f1")
+    refired["startsAt"] = "2026-12-04T15:20:00Z"
+    state = GroupState.from_notification(notification(refired))
+
+    old_end = alert(fingerprint="f1", status="resolved", ends_at="2026-12-04T15:10:00Z")
+    merged = state.merge(notification(old_end, status="resolved"))
+
+    assert [a.status for a in merged.alerts] == ["firing"]
 
 
 def test_group_is_resolved_when_every_alert_is() -> None:
@@ -253,7 +278,8 @@ def test_zero_end_time_is_never_shown() -> None:
     shown = json.dumps(message.blocks) + message.text
 
     assert "0001" not in shown
-    assert "firing since 2026-12-04 15:00:00 UTC" in shown
+    assert "firing since <!date^1796396400^" in shown
+    assert "|2026-12-04 15:00:00 UTC>" in shown
 
 
 def test_resolved_alert_shows_its_end() -> None:
@@ -261,7 +287,8 @@ def test_resolved_alert_shows_its_end() -> None:
 
     shown = json.dumps(message_for(notification(done, status="resolved")).blocks)
 
-    assert "resolved at 2026-12-04 15:10:00 UTC" in shown
+    assert "resolved at <!date^1796397000^" in shown
+    assert "|2026-12-04 15:10:00 UTC>" in shown
     assert "RESOLVED" in shown
 
 
@@ -316,6 +343,22 @@ def test_long_description_is_cut_to_the_section_limit() -> None:
     section = next(t for t in block_texts(message) if "HighErrorRate summary" in t)
     assert ELLIPSIS in section
     assert "&lt;&amp;&gt;" in section
+
+
+def test_emoji_and_escapes_at_every_cut_point_stay_whole() -> None:
+    alerts = []
+    for shift in range(12):
+        raw = alert(f"Alert{shift}", fingerprint=f"f{shift}", instance="é&" * 150)
+        raw["annotations"] = {
+            "summary": "x" * shift + "🔥&<>é" * 1000,
+            "description": "y" * shift + "<&>🚒" * 1000,
+        }
+        alerts.append(raw)
+
+    message = message_for(notification(*alerts))
+
+    assert_within_limits(message)
+    assert any("🔥&amp;&lt;&gt;é" in t for t in block_texts(message))
 
 
 def test_many_alerts_are_cut_with_a_count_of_those_left_out() -> None:

@@ -1,7 +1,16 @@
+from datetime import UTC, datetime, timedelta, timezone
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alert_gateway.mrkdwn import ELLIPSIS, escape, fit_escaped, link, slack_length
+from alert_gateway.mrkdwn import (
+    ELLIPSIS,
+    date,
+    escape,
+    fit_escaped,
+    link,
+    slack_length,
+)
 
 
 def test_escape_turns_the_three_control_characters_into_entities() -> None:
@@ -12,6 +21,18 @@ def test_link_encodes_what_would_end_the_markup() -> None:
     rendered = link("http://x/a b|c<d>e?f=1&g=2", "Run <book>")
 
     assert rendered == "<http://x/a%20b%7Cc%3Cd%3Ee?f=1&amp;g=2|Run &lt;book&gt;>"
+
+
+def test_date_is_shown_in_the_readers_zone_with_a_utc_fallback() -> None:
+    madrid_winter = timezone(timedelta(hours=1))
+    moment = datetime(2026, 12, 4, 16, 0, tzinfo=madrid_winter)
+
+    markup = date(moment)
+
+    epoch = int(datetime(2026, 12, 4, 15, 0, tzinfo=UTC).timestamp())
+    assert markup == (
+        f"<!date^{epoch}^{{date_short_pretty}} {{time_secs}}|2026-12-04 15:00:00 UTC>"
+    )
 
 
 def test_length_counts_characters_outside_the_basic_plane_twice() -> None:
