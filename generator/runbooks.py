@@ -1,15 +1,130 @@
-"""Placeholder for the runbooks target: renders nothing yet."""
+"""The runbooks target: `docs/runbooks/<Alert>.md` for every alert the stack has.
+
+The text comes from each pack's `runbooks.yml`, so a kind added as a folder
+brings its runbooks with it; this module adds what only the inventory knows,
+such as which teams to call.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import promql_parser
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from generator import links, yamlfile
+from generator.errors import InventoryError, PackError, RenderError
+from generator.inventory import Inventory, Team
+from generator.packs import Pack
 from generator.render import Files, RenderContext
+
+log = logging.getLogger(__name__)
+
+RUNBOOKS_FILE = "runbooks.yml"
+RULES_DIR = "prometheus/rules/"
+
+
+class Step(BaseModel):
+    """A query that confirms the alert, and what its result shows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str
+    shows: str
+
+
+class Runbook(BaseModel):
+    """One alert's entry in a pack's `runbooks.yml`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    meaning: str
+    confirm: list[Step] = Field(min_length=1)
+    first_steps: list[str] = Field(min_length=1)
+    escalation: str
 
 
 def render(context: RenderContext) -> Files:
-    return {}
+    inventory = context.inventory
+    comment = "<!--\n" + context.banner(comment="") + "-->"
+    files: Files = {}
+    owners: dict[str, str] = {}
+
+    for kind in inventory.kinds():
+        pack = inventory.packs[kind]
+        teams = _owning_teams(inventory, kind)
+        for alert, runbook in load_runbooks(pack).items():
+            if alert in owners:
+                raise PackError(
+                    f"{pack.directory / RUNBOOKS_FILE}: alert {alert!r} also has "
+                    f"a runbook in the {owners[alert]!r} pack"
+                )
+            owners[alert] = kind
+            files[links.runbook_path(alert)] = context.render(
+                "runbooks/runbook.md.j2",
+                comment=comment,
+                alert=alert,
+                runbook=runbook,
+                kind=kind,
+                title=pack.meta.title,
+                teams=teams,
+            )
+    log.debug("rendered runbooks=%d", len(files))
+    return files
+
+
+def load_runbooks(pack: Pack) -> dict[str, Runbook]:
+    """The runbooks of `pack` by alert name, their queries checked."""
+    path = pack.directory / RUNBOOKS_FILE
+    if not path.is_file():
+        raise PackError(f"{path}: missing; every pack describes its alerts there")
+    try:
+        located = yamlfile.load(path)
+    except InventoryError as error:
+        raise PackError(str(error)) from None
+    if not isinstance(located.data, dict):
+        raise PackError(f"{path}:1:1: expected a mapping of alert names to runbooks")
+
+    runbooks = {}
+    for alert, entry in located.data.items():
+        try:
+            runbooks[alert] = Runbook.model_validate(entry)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = (alert, *first["loc"])
+            raise PackError(str(located.problem(where, first["msg"]))) from None
+        for index, step in enumerate(runbooks[alert].confirm):
+            try:
+                promql_parser.parse(step.query)
+            except ValueError as error:
+                where = (alert, "confirm", index, "query")
+                message = f"query does not parse: {error}"
+                raise PackError(str(located.problem(where, message))) from None
+    return runbooks
+
+
+def _owning_teams(inventory: Inventory, kind: str) -> list[Team]:
+    names = {service.team for service in inventory.services_of(kind)}
+    return [inventory.teams[name] for name in sorted(names)]
 
 
 def check(files: Files, parsed: dict[str, Any]) -> None:
-    return None
+    """Every alert in the rendered rules has its runbook, and each runbook says
+    it is generated."""
+    for path in sorted(files):
+        if not path.startswith(RULES_DIR):
+            continue
+        for group in (parsed.get(path) or {}).get("groups", []):
+            for rule in group.get("rules") or []:
+                alert = rule.get("alert")
+                if alert and links.runbook_path(alert) not in files:
+                    raise RenderError(
+                        f"{path}: alert {alert!r} has no runbook; add it to the "
+                        f"pack's {RUNBOOKS_FILE}"
+                    )
+
+    for path, text in files.items():
+        if path.startswith("docs/runbooks/") and not text.startswith("<!--"):
+            raise RenderError(f"{path}: does not start with the generated-file note")
