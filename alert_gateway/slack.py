@@ -204,9 +204,10 @@ class SlackWebSink:
         except Exception as error:
             result = replace(_classify_failure(error), channel=channel)
         else:
+            ts = data.get("ts")
             result = DeliveryResult(
                 "ok",
-                ts=str(data.get("ts")),
+                ts=str(ts) if ts else None,
                 channel=str(data.get("channel") or channel),
             )
 
