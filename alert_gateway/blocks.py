@@ -32,6 +32,7 @@ ACK_ACTION_ID = "ack"
 SILENCE_ACTION_ID = "silence_1h"
 
 _ALERT_SECTION_MIN_CHARS = 400
+_OMISSION_NOTES_MAX_CHARS = 200
 _LABEL_VALUE_MAX_CHARS = 200
 _URL_MAX_CHARS = 1_500
 _LINK_ANNOTATIONS = (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard"))
@@ -254,9 +255,10 @@ def _alert_sections(
     head: list[dict[str, Any]],
     tail: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    # Room is kept for the line that counts what was left out.
-    slots = MESSAGE_MAX_BLOCKS - len(head) - len(tail) - 2
-    budget = BLOCKS_TEXT_MAX_CHARS - sum(_block_length(b) for b in (*head, *tail)) - 200
+    # Room is kept for the block that counts what was left out.
+    slots = MESSAGE_MAX_BLOCKS - len(head) - len(tail) - 1
+    budget = BLOCKS_TEXT_MAX_CHARS - sum(_block_length(b) for b in (*head, *tail))
+    budget -= _OMISSION_NOTES_MAX_CHARS
     if not alerts or slots <= 0:
         return []
     each = min(SECTION_TEXT_MAX_CHARS, max(budget // min(len(alerts), slots), 0))

@@ -25,6 +25,7 @@ from alert_gateway.mrkdwn import ELLIPSIS, slack_length
 from alert_gateway.payload import Notification
 
 NO_END = "0001-01-01T00:00:00Z"
+NOW_TEXT = "2026-12-04T15:00:00Z"
 # Our own markup: a mention, a link, or a date shown in the reader's time zone.
 MARKUP = r"<(@U\w+|https?://[^<>\s|]+\|[^<>]*|!date\^\d+\^[^|<>]+\|[^<>]+)>"
 
@@ -373,6 +374,20 @@ def test_many_alerts_are_cut_with_a_count_of_those_left_out() -> None:
     assert f"{ELLIPSIS} and {300 - shown} more alerts not shown" in notes
     assert "12 more alerts (truncatedAlerts)" in notes
     assert message.blocks[-1]["type"] == "actions"
+
+
+def test_short_alerts_fill_exactly_the_block_limit() -> None:
+    bare = [
+        {"status": "firing", "labels": {"alertname": f"A{i}"}, "startsAt": NOW_TEXT}
+        for i in range(300)
+    ]
+
+    message = message_for(notification(*bare), buttons=True)
+
+    assert_within_limits(message)
+    assert len(message.blocks) == MESSAGE_MAX_BLOCKS
+    shown = sum(1 for t in block_texts(message) if t.startswith(":red_circle:"))
+    assert f"and {300 - shown} more alerts not shown" in "\n".join(block_texts(message))
 
 
 def test_long_alert_names_are_cut_in_header_and_fallback_text() -> None:
