@@ -46,6 +46,9 @@ def fold(line: str) -> list[str]:
     Every line after the first starts with a space, which counts towards its 75
     octets. A cut never falls inside a multi-byte UTF-8 character.
     """
+    if len(line.encode("utf-8")) <= MAX_LINE_OCTETS:
+        return [line]
+
     pieces: list[str] = []
     current = ""
     current_octets = 0

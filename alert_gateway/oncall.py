@@ -34,10 +34,18 @@ _HOURS_SHIFT = re.compile(r"(\d+)h")
 _HANDOFF = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?")
 _SLACK_USER_ID = re.compile(r"[A-Z][A-Z0-9]+")
 _NAMED_SHIFTS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
+_MAX_SHIFT_HOURS = 24 * 366
+# Far enough from datetime's limits that handoff arithmetic never overflows.
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class NaiveDatetimeError(ValueError):
     """Raised when a datetime given to the rotation maths has no UTC offset."""
+
+
+class OutOfRangeError(ValueError):
+    """Raised for a datetime before 1900 or after 8999 given to the rotation maths."""
 
 
 class Layer(BaseModel):
@@ -119,6 +127,13 @@ class Rotation(BaseModel):
             raise ValueError("must be a date like 2026-01-05, without a time")
         return value
 
+    @field_validator("start")
+    @classmethod
+    def _plausible_year(cls, value: date) -> date:
+        if not _EARLIEST.year <= value.year < _LATEST.year - 1:
+            raise ValueError(f"year {value.year} is out of range (1900 to 8998)")
+        return value
+
     @field_validator("handoff", mode="before")
     @classmethod
     def _wall_time(cls, value: object) -> object:
@@ -138,8 +153,10 @@ class Rotation(BaseModel):
         match = _HOURS_SHIFT.fullmatch(value)
         if not match:
             raise ValueError(f"must be daily, weekly or '<N>h', got {value!r}")
-        if int(match.group(1)) <= 0:
-            raise ValueError(f"shift hours must be more than 0, got {value!r}")
+        if not 0 < int(match.group(1)) <= _MAX_SHIFT_HOURS:
+            raise ValueError(
+                f"shift hours must be from 1 to {_MAX_SHIFT_HOURS}, got {value!r}"
+            )
         return value
 
     @field_validator("members")
@@ -407,4 +424,6 @@ def _uid(entry: OnCall) -> str:
 def _utc(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise NaiveDatetimeError(f"{name} must be timezone-aware, got {moment}")
+    if not _EARLIEST <= moment < _LATEST:
+        raise OutOfRangeError(f"{name} must be between 1900 and 8999, got {moment}")
     return moment.astimezone(UTC)

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from alert_gateway.oncall import (
     NaiveDatetimeError,
     OnCall,
+    OutOfRangeError,
     Rotation,
     handoff_at,
     on_call,
@@ -403,6 +404,13 @@ def test_naive_datetimes_are_refused(call: Any) -> None:
     assert issubclass(NaiveDatetimeError, ValueError)
 
 
+@pytest.mark.parametrize("year", [1, 1899, 9000, 9999])
+def test_instants_far_outside_any_rotation_are_refused(year: int) -> None:
+    with pytest.raises(OutOfRangeError, match="between 1900 and 8999"):
+        on_call(rotation(), utc(year, 6, 1))
+    assert on_call(rotation(), utc(8999, 12, 31, 23)) is not None
+
+
 # Validation
 
 
@@ -419,7 +427,9 @@ def error_for(**changes: Any) -> tuple[tuple[str | int, ...], str]:
     [
         ({"time_zone": "Europe/Madird"}, ("time_zone",), "Europe/Madird"),
         ({"time_zone": "../etc/passwd"}, ("time_zone",), "unknown IANA time zone"),
-        ({"shift": "0h"}, ("shift",), "more than 0"),
+        ({"shift": "0h"}, ("shift",), "from 1 to 8784"),
+        ({"shift": "9000h"}, ("shift",), "from 1 to 8784"),
+        ({"start": "0026-01-05"}, ("start",), "out of range"),
         ({"shift": "fortnightly"}, ("shift",), "daily, weekly or '<N>h'"),
         ({"shift": "-3h"}, ("shift",), "daily, weekly or '<N>h'"),
         ({"handoff": 540}, ("handoff",), "HH:MM"),
