@@ -75,7 +75,9 @@ def create_silence(
             f"Alertmanager at {where} answered HTTP {response.status_code} "
             "without a silence id"
         ) from None
-    log.info("silence created silence_id=%s created_by=%s", silence_id, created_by)
+    log.info(
+        "silence created", extra={"silence_id": silence_id, "created_by": created_by}
+    )
     return str(silence_id)
 
 

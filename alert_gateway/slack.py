@@ -277,22 +277,21 @@ def _retry_after(headers: Mapping[str, str]) -> float:
 def _log_result(
     method: str, channel: str, group_key: str, attempt: int, result: DeliveryResult
 ) -> None:
-    context = (
-        f"method={method} channel={channel} group_key={group_key} "
-        f"attempt={attempt} reason={result.reason}"
-    )
-    if result.kind == "ok" and attempt > 1:
-        log.info("slack call succeeded after retry %s ts=%s", context, result.ts)
-    elif result.kind == "ok":
-        log.debug("slack call succeeded %s ts=%s", context, result.ts)
+    context = {
+        "method": method,
+        "channel": channel,
+        "group_key": group_key,
+        "attempt": attempt,
+        "reason": result.reason,
+    }
+    if result.kind == "ok":
+        level = logging.INFO if attempt > 1 else logging.DEBUG
+        log.log(level, "slack call succeeded", extra={**context, "ts": result.ts})
     elif result.kind == "retry" and result.reason != "paced":
-        log.warning(
-            "slack call failed, will retry %s retry_after=%s",
-            context,
-            result.retry_after,
-        )
+        context["retry_after"] = result.retry_after
+        log.warning("slack call failed, will retry", extra=context)
     elif result.kind == "permanent":
-        log.error("slack call refused for good %s", context)
+        log.error("slack refused the call for good", extra=context)
 
 
 class ConsoleSink:

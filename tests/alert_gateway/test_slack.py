@@ -263,18 +263,21 @@ def test_check_reports_a_working_token(fake: FakeSlack, sink: SlackWebSink) -> N
 def test_logs_carry_context_but_never_the_token_or_the_message(
     fake: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sink = SlackWebSink(fake.token, base_url=fake.base_url)
+    sink = SlackWebSink(fake.token, base_url=fake.base_url, pacer=ChannelPacer(0))
     fake.fail_next(1, status=500)
     caplog.set_level(logging.DEBUG)
 
     sink.post("#alerts", MESSAGE, group_key="g-42", attempt=3)
     sink.post("#alerts", MESSAGE, group_key="g-42", attempt=4)
 
-    assert "channel=#alerts" in caplog.text
-    assert "group_key=g-42" in caplog.text and "attempt=3" in caplog.text
-    assert "reason=server_error" in caplog.text
-    assert fake.token not in caplog.text
-    assert "HighErrorRate" not in caplog.text and "disk" not in caplog.text
+    failed, succeeded = [r for r in caplog.records if r.name == "alert_gateway.slack"]
+    assert (failed.levelname, succeeded.levelname) == ("WARNING", "INFO")
+    assert vars(failed)["channel"] == "#alerts"
+    assert (vars(failed)["group_key"], vars(failed)["attempt"]) == ("g-42", 3)
+    assert vars(failed)["reason"] == "server_error"
+    everything = "\n".join(str(vars(record)) for record in caplog.records)
+    assert fake.token not in everything
+    assert "HighErrorRate" not in everything and "disk" not in everything
 
 
 # Pacing ----------------------------------------------------------------------
