@@ -87,16 +87,21 @@ def test_every_line_ends_with_crlf_and_no_bare_line_feed() -> None:
     assert "\r" not in text.replace("\r\n", "")
 
 
-def test_uid_is_stable_for_rotation_layer_and_start_only() -> None:
-    first = events(to_ical([entry()], now=NOW))[0]["UID"]
-    later = events(to_ical([entry(member="bob")], now=datetime.now(UTC)))[0]["UID"]
-    other_layer = events(to_ical([entry(layer="secondary")], now=NOW))[0]["UID"]
-    other_start = events(
-        to_ical([entry(start=datetime(2026, 3, 30, 7, tzinfo=UTC))], now=NOW)
-    )[0]["UID"]
+def uid_of(item: OnCall, now: datetime = NOW) -> str:
+    return events(to_ical([item], now=now))[0]["UID"]
 
-    assert first == later
-    assert len({first, other_layer, other_start}) == 3
+
+def test_uid_is_stable_for_rotation_layer_and_start_only() -> None:
+    first = uid_of(entry())
+    another_day_and_member = uid_of(
+        entry(member="bob"), now=datetime(2027, 1, 1, tzinfo=UTC)
+    )
+    other_layer = uid_of(entry(layer="secondary"))
+    other_start = uid_of(entry(start=datetime(2026, 3, 30, 7, tzinfo=UTC)))
+    other_rotation = uid_of(entry(rotation="sales-oncall"))
+
+    assert first == another_day_and_member
+    assert len({first, other_layer, other_start, other_rotation}) == 4
 
 
 def test_text_escapes_backslash_semicolon_comma_and_newline() -> None:
