@@ -22,11 +22,12 @@ from alert_gateway.pacing import ChannelPacer
 
 log = logging.getLogger(__name__)
 
-# slack_sdk logs whole request and response bodies at debug level; its records
-# go to a logger of ours that never passes debug, so alert contents and tokens
-# stay out of the logs.
+# slack_sdk logs whole request and response bodies at debug level, and every
+# network failure at error level although we will retry it. Its records go to
+# a logger of ours that passes only critical ones: each outcome is classified
+# and logged below, with context and without alert contents or tokens.
 _sdk_log = logging.getLogger(__name__ + ".sdk")
-_sdk_log.setLevel(logging.INFO)
+_sdk_log.setLevel(logging.CRITICAL)
 
 DEFAULT_BASE_URL = "https://slack.com/api/"
 DEFAULT_TIMEOUT_SECONDS = 10.0

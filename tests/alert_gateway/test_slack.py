@@ -236,12 +236,16 @@ def test_content_over_slacks_limits_is_permanent(
     assert (result.kind, result.reason) == ("permanent", "msg_too_long")
 
 
-def test_unreachable_slack_is_retried() -> None:
+def test_unreachable_slack_is_retried_and_logged_as_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     base_url = f"http://127.0.0.1:{unused_port()}/api/"
+    caplog.set_level(logging.DEBUG)
 
     result = SlackWebSink("xoxb-any", base_url=base_url).post("#alerts", MESSAGE)
 
     assert (result.kind, result.reason) == ("retry", "connection_error")
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
 
 
 def test_timeout_is_retried(fake: FakeSlack) -> None:
