@@ -1,0 +1,550 @@
+"""The grafana target: provisioning, dashboards, and the checks that guard them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator import grafana
+from generator.dashboard import DATASOURCE_REF, SCHEMA_VERSION
+from generator.dashboard_check import check_dashboards, expr_problem, standins
+from generator.errors import PackError, RenderError
+from generator.inventory import Inventory, load_inventory
+from generator.links import dashboard_uid, dashboard_url
+from generator.packs import load_packs
+from generator.render import RenderContext, parse_back
+from generator.templating import create_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+CARDEALER = ROOT / "examples" / "cardealer" / "inventory.yaml"
+INVENTORIES = Path(__file__).resolve().parent / "inventories"
+SMALL = INVENTORIES / "graf_small.yaml"
+HTTP_ONLY = INVENTORIES / "graf_http_only.yaml"
+BOARDS = "grafana/dashboards"
+
+
+class Rendered:
+    """One inventory's grafana files, parsed back as `render_stack` would."""
+
+    def __init__(self, inventory_path: Path, templates: Path | None = None):
+        self.inventory: Inventory = load_inventory(
+            inventory_path, load_packs(templates)
+        )
+        self.context = RenderContext(
+            self.inventory, create_environment(templates), "inventory.yaml"
+        )
+        self.files = grafana.render(self.context)
+        self.parsed = {
+            path: parse_back(path, text) for path, text in self.files.items()
+        }
+
+    def boards(self) -> dict[str, dict[str, Any]]:
+        return {p: b for p, b in self.parsed.items() if p.startswith(BOARDS)}
+
+    def board(self, name: str) -> dict[str, Any]:
+        return self.parsed[f"{BOARDS}/{name}.json"]
+
+
+@pytest.fixture(scope="module")
+def cardealer() -> Rendered:
+    return Rendered(CARDEALER)
+
+
+@pytest.fixture(scope="module")
+def small() -> Rendered:
+    return Rendered(SMALL)
+
+
+def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in board["panels"] if p["type"] != "row"]
+
+
+def by_title(board: dict[str, Any], title: str) -> dict[str, Any]:
+    (found,) = [p for p in panels(board) if p["title"] == title]
+    return found
+
+
+def red_step(panel: dict[str, Any]) -> Any:
+    return panel["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"]
+
+
+def all_exprs(board: dict[str, Any]) -> str:
+    return " ".join(t["expr"] for p in panels(board) for t in p["targets"])
+
+
+def variable(board: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [v for v in board["templating"]["list"] if v["name"] == name]
+    return found
+
+
+# What is rendered
+
+
+def test_cardealer_gets_overview_infrastructure_and_one_dashboard_per_http_service(
+    cardealer,
+):
+    http = [s.name for s in cardealer.inventory.services if s.kind == "http"]
+    expected = {f"{BOARDS}/service-{name}.json" for name in http}
+    expected |= {f"{BOARDS}/overview.json", f"{BOARDS}/infrastructure.json"}
+
+    assert len(http) == 26
+    assert set(cardealer.boards()) == expected
+    grafana.check(cardealer.files, cardealer.parsed)
+
+
+def test_small_inventories_pass_the_structural_checks(small):
+    http_only = Rendered(HTTP_ONLY)
+
+    grafana.check(small.files, small.parsed)
+    grafana.check(http_only.files, http_only.parsed)
+    assert f"{BOARDS}/infrastructure.json" not in http_only.files
+    assert all(
+        link["title"] != "Infrastructure"
+        for link in http_only.board("overview")["links"]
+    )
+
+
+def test_files_are_sorted_two_space_json_with_a_final_newline(cardealer):
+    for path, text in cardealer.files.items():
+        if path.endswith(".json"):
+            again = json.dumps(json.loads(text), indent=2, sort_keys=True)
+            assert text == again + "\n", path
+
+
+def test_service_dashboards_equal_serialising_each_one_directly(small):
+    # Service dashboards are filled into a serialised prototype; the result must
+    # be what serialising each dashboard on its own gives, byte for byte.
+    common = grafana.Common(
+        inventory=small.inventory,
+        note=grafana.generated_note(small.context),
+        datasource_uid=grafana.stack_datasource_uid(small.inventory),
+        has_infrastructure=True,
+    )
+    spec = grafana.spec(small.context.environment, grafana.SERVICE_SPEC)
+    names = grafana.threshold_names(spec)
+
+    for service in small.inventory.services_of("http"):
+        values = grafana.service_values(small.inventory, service, names)
+        direct = grafana.serialise(grafana.service_dashboard(common, spec, values))
+        assert small.files[f"{BOARDS}/service-{service.name}.json"] == direct
+
+
+def test_same_inventory_renders_byte_identical_files(small):
+    assert Rendered(SMALL).files == small.files
+
+
+# Dashboard model
+
+
+def test_dashboards_are_bare_pinned_and_read_only(cardealer):
+    for path, board in cardealer.boards().items():
+        assert "dashboard" not in board and board.get("id") is None, path
+        assert board["schemaVersion"] == SCHEMA_VERSION
+        assert board["editable"] is False
+        assert "Generated by obsgen" in board["description"]
+        assert "inventory.yaml" in board["description"]
+        assert {"obsgen", "cardealer"} <= set(board["tags"])
+
+
+def test_every_panel_and_query_goes_through_the_datasource_variable(cardealer):
+    for board in cardealer.boards().values():
+        assert variable(board, "datasource")["type"] == "datasource"
+        for panel in panels(board):
+            assert panel["datasource"] == DATASOURCE_REF
+            assert panel["fieldConfig"]["defaults"]["unit"]
+            for target in panel["targets"]:
+                assert target["datasource"] == {
+                    "type": "prometheus",
+                    "uid": "${datasource}",
+                }
+                if "rate(" in target["expr"]:
+                    assert "[$__rate_interval]" in target["expr"]
+
+
+def test_service_dashboard_shows_red_duration_saturation_and_health(cardealer):
+    board = cardealer.board("service-userservice")
+    exprs = all_exprs(board)
+
+    needles = (
+        "http_request_duration_seconds_count",
+        'code=~"5.."',
+        "histogram_quantile(0.50,",
+        "histogram_quantile(0.95,",
+        "histogram_quantile(0.99,",
+        "process_cpu_seconds_total",
+        "process_working_set_bytes",
+        "probe_success",
+    )
+    assert [needle for needle in needles if needle not in exprs] == []
+    assert variable(board, "service")["query"] == "userservice"
+    assert variable(board, "service")["type"] == "constant"
+
+
+def test_service_dashboard_uses_the_services_own_thresholds(small):
+    gateway = small.board("service-gateway")
+    checkout = small.board("service-checkout")
+
+    assert red_step(by_title(gateway, "Request duration percentiles")) == 0.25
+    assert red_step(by_title(checkout, "Request duration percentiles")) == 1
+    # The inventory's default beats the pack's 0.05.
+    assert red_step(by_title(checkout, "Error ratio")) == 0.1
+    assert red_step(by_title(gateway, "Memory used of limit")) == 0.9
+    assert variable(gateway, "cpu_limit_cores")["query"] == "2"
+    assert variable(checkout, "cpu_limit_cores")["query"] == "0.5"
+    assert variable(checkout, "memory_limit_bytes")["query"] == "536870912"
+
+
+def test_infrastructure_has_a_row_per_kind_of_the_inventory_only(small, cardealer):
+    def rows(board):
+        return [p["title"] for p in board["panels"] if p["type"] == "row"]
+
+    assert rows(small.board("infrastructure")) == ["PostgreSQL", "Redis"]
+    assert rows(cardealer.board("infrastructure")) == [
+        "Consul",
+        "PostgreSQL",
+        "RabbitMQ",
+        "Redis",
+    ]
+    choices = variable(small.board("infrastructure"), "service")["query"].split(",")
+    assert choices == ["cache", "orders-db"]
+
+
+def test_infrastructure_queries_use_each_exporters_metric_names(cardealer):
+    board = cardealer.board("infrastructure")
+    exprs = all_exprs(board)
+
+    metrics = (
+        "pg_up",
+        "pg_stat_database_numbackends",
+        "redis_up",
+        "redis_memory_used_bytes",
+        "rabbitmq_queue_messages_ready",
+        "consul_autopilot_healthy",
+    )
+    assert [metric for metric in metrics if metric not in exprs] == []
+    for panel in panels(board):
+        for target in panel["targets"]:
+            assert 'service=~"$service"' in target["expr"], panel["title"]
+
+
+def test_panels_are_laid_out_without_gaps_at_the_left_edge(cardealer):
+    board = cardealer.board("service-gateway")
+    rows = [p for p in board["panels"] if p["type"] == "row"]
+
+    assert [r["gridPos"]["y"] for r in rows] == sorted(r["gridPos"]["y"] for r in rows)
+    assert by_title(board, "Up")["gridPos"] == {"h": 5, "w": 12, "x": 0, "y": 1}
+    assert by_title(board, "Health checks")["gridPos"] == {
+        "h": 5,
+        "w": 12,
+        "x": 12,
+        "y": 1,
+    }
+
+
+# Links and uids
+
+
+def test_every_alert_dashboard_url_opens_a_rendered_dashboard(cardealer):
+    inventory = cardealer.inventory
+    uids = {board["uid"]: board for board in cardealer.boards().values()}
+    infra_choices = variable(cardealer.board("infrastructure"), "service")["query"]
+
+    for service in inventory.services:
+        url = dashboard_url(inventory, service)
+        uid, _, query = url.split("/d/", 1)[1].partition("?")
+        assert uid in uids, url
+        if query:
+            assert query == f"var-service={service.name}"
+            assert service.name in infra_choices.split(",")
+
+
+def test_uids_are_unique_stable_and_short(tmp_path):
+    first = Rendered(HTTP_ONLY)
+    uids = [board["uid"] for board in first.boards().values()]
+
+    assert len(set(uids)) == len(uids)
+    assert all(len(uid) <= 40 for uid in uids)
+    long_name = "an-exceedingly-long-service-name-for-uid-limits"
+    expected = dashboard_uid(first.inventory, f"service-{long_name}")
+    assert first.board(f"service-{long_name}")["uid"] == expected
+    assert [b["uid"] for b in Rendered(HTTP_ONLY).boards().values()] == uids
+
+
+def test_overview_and_service_dashboards_link_to_each_other(small):
+    overview = small.board("overview")
+    (dropdown,) = [link for link in overview["links"] if link["type"] == "dashboards"]
+
+    for service in small.inventory.services_of("http"):
+        board = small.board(f"service-{service.name}")
+        assert set(dropdown["tags"]) <= set(board["tags"])
+        urls = [link.get("url") for link in board["links"]]
+        assert f"/d/{overview['uid']}" in urls
+    assert not set(dropdown["tags"]) <= set(overview["tags"])
+
+
+# Provisioning
+
+
+def test_provisioning_reads_the_mounted_folder_and_matches_the_dashboards(small):
+    datasources = small.parsed["grafana/provisioning/datasources/prometheus.yml"]
+    providers = small.parsed["grafana/provisioning/dashboards/obsgen.yml"]
+    (datasource,) = datasources["datasources"]
+    (provider,) = providers["providers"]
+
+    assert datasource["url"] == "http://prometheus:9090"
+    assert datasource["isDefault"] is True
+    assert provider["options"]["path"] == grafana.DASHBOARDS_CONTAINER_PATH
+    assert provider["folder"] == "shop"
+    assert provider["allowUiUpdates"] is False
+    for board in small.boards().values():
+        assert variable(board, "datasource")["current"]["value"] == datasource["uid"]
+    for path in (
+        "grafana/provisioning/datasources/prometheus.yml",
+        grafana.PROVIDER_FILE,
+    ):
+        assert small.files[path].startswith("# Generated by obsgen")
+    assert grafana.DASHBOARDS_CONTAINER_PATH == "/var/lib/grafana/dashboards"
+    assert grafana.PROVISIONING_CONTAINER_PATH == "/etc/grafana/provisioning"
+
+
+def test_check_refuses_a_provider_reading_another_folder(small):
+    parsed = copy.deepcopy(small.parsed)
+    parsed[grafana.PROVIDER_FILE]["providers"][0]["options"]["path"] = "/elsewhere"
+
+    with pytest.raises(RenderError, match="must read /var/lib/grafana/dashboards"):
+        grafana.check(small.files, parsed)
+
+
+# The checker catches broken dashboards
+
+
+def _overlap(board):
+    panels(board)[1]["gridPos"] = dict(panels(board)[0]["gridPos"])
+
+
+def _duplicate_id(board):
+    panels(board)[1]["id"] = panels(board)[0]["id"]
+
+
+def _panel_uid(board):
+    panels(board)[0]["datasource"] = {"type": "prometheus", "uid": "P1809F7CD0C75ACF3"}
+
+
+def _target_uid(board):
+    panels(board)[0]["targets"][0]["datasource"] = {"type": "prometheus", "uid": "abc"}
+
+
+def _no_unit(board):
+    del panels(board)[0]["fieldConfig"]["defaults"]["unit"]
+
+
+def _broken_expr(board):
+    panels(board)[0]["targets"][0]["expr"] = "sum(rate(up[$__rate_interval])"
+
+
+def _fixed_range(board):
+    panels(board)[0]["targets"][0]["expr"] = "sum(rate(x_total[5m]))"
+
+
+def _too_wide(board):
+    panels(board)[0]["gridPos"]["x"] = 20
+
+
+def _numeric_id(board):
+    board["id"] = 7
+
+
+def _long_uid(board):
+    board["uid"] = "x" * 41
+
+
+def _no_datasource_variable(board):
+    board["templating"]["list"] = []
+
+
+BREAKAGES = {
+    "overlapping panels": (_overlap, "overlaps"),
+    "duplicate panel ids": (_duplicate_id, "is also the id"),
+    "hard-coded panel datasource": (_panel_uid, "datasource must be"),
+    "hard-coded query datasource": (_target_uid, "query A: datasource must be"),
+    "missing unit": (_no_unit, "has no unit"),
+    "broken expr": (_broken_expr, "does not parse"),
+    "rate over a fixed range": (_fixed_range, r"must range over \$__rate_interval"),
+    "panel off the grid": (_too_wide, "outside the 24-column grid"),
+    "numeric dashboard id": (_numeric_id, "numeric 'id'"),
+    "uid over 40 characters": (_long_uid, "longer than 40"),
+    "no datasource variable": (_no_datasource_variable, "no 'datasource' variable"),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_check_catches_a_broken_dashboard(small, breakage):
+    breaks, message = BREAKAGES[breakage]
+    path = f"{BOARDS}/service-gateway.json"
+    boards = copy.deepcopy(small.boards())
+    breaks(boards[path])
+
+    with pytest.raises(RenderError, match=message) as caught:
+        check_dashboards(boards)
+    assert str(caught.value).startswith(path)
+
+
+def test_check_names_the_panel_at_fault(small):
+    boards = copy.deepcopy(small.boards())
+    board = boards[f"{BOARDS}/overview.json"]
+    del by_title(board, "Firing alerts")["fieldConfig"]["defaults"]["unit"]
+
+    with pytest.raises(
+        RenderError, match=r"'Firing alerts': fieldConfig\.defaults has no unit"
+    ):
+        check_dashboards(boards)
+
+
+def test_check_catches_two_dashboards_sharing_a_uid(small):
+    boards = copy.deepcopy(small.boards())
+    boards[f"{BOARDS}/service-gateway.json"]["uid"] = boards[f"{BOARDS}/overview.json"][
+        "uid"
+    ]
+
+    with pytest.raises(RenderError, match="is also the uid of"):
+        check_dashboards(boards)
+
+
+def test_check_finds_panels_inside_collapsed_rows(small):
+    boards = copy.deepcopy(small.boards())
+    board = boards[f"{BOARDS}/service-gateway.json"]
+    row = next(p for p in board["panels"] if p["type"] == "row")
+    hidden = copy.deepcopy(panels(board)[0])
+    hidden["id"] = 999
+    del hidden["fieldConfig"]["defaults"]["unit"]
+    row.update(collapsed=True, panels=[hidden])
+
+    with pytest.raises(RenderError, match="panel 999"):
+        check_dashboards(boards)
+
+
+# Queries with Grafana variables
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        'sum(rate(x_total{service="$service"}[$__rate_interval])) / $cpu_limit_cores',
+        'up{service=~"${service}", env="${env:regex}"}',
+        "increase(x_total[$__rate_interval]) * $__range_s",
+    ],
+)
+def test_queries_with_grafana_variables_parse(expr):
+    assert expr_problem(expr) is None
+    assert "$" not in standins(expr)
+
+
+@pytest.mark.parametrize(
+    ("expr", "problem"),
+    [
+        ("", "empty"),
+        ("rate(x_total[$__interval])", "must range over"),
+        ('up{service="a"', "does not parse"),
+        ("sum by (service) (", "does not parse"),
+    ],
+)
+def test_query_problems_are_named(expr, problem):
+    assert problem in (expr_problem(expr) or "")
+
+
+# Packs and specifications
+
+
+PACK = """\
+kind: memcached
+title: Memcached
+exporter:
+  image: prom/memcached-exporter:v0.14.4
+  port: 9150
+thresholds:
+  down_for: 1m
+  evictions_per_second: 10
+"""
+
+INVENTORY_WITH_MEMCACHED = """\
+stack:
+  name: shop
+  environment: test
+teams:
+  - name: web
+    slack_channel: "#web"
+services:
+  - name: storefront
+    kind: http
+    team: web
+    port: 8080
+  - name: sessions
+    kind: memcached
+    team: web
+    port: 11211
+"""
+
+
+def _memcached(tmp_path: Path, panels_yml: str | None) -> Rendered:
+    pack = tmp_path / "templates" / "rules" / "memcached"
+    pack.mkdir(parents=True)
+    (pack / "pack.yml").write_text(PACK)
+    if panels_yml is not None:
+        (pack / "panels.yml").write_text(panels_yml)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(INVENTORY_WITH_MEMCACHED)
+    return Rendered(inventory, tmp_path / "templates")
+
+
+def test_a_new_kind_without_panels_gets_the_default_row(tmp_path):
+    rendered = _memcached(tmp_path, None)
+    board = rendered.board("infrastructure")
+
+    grafana.check(rendered.files, rendered.parsed)
+    assert [p["title"] for p in board["panels"]] == [
+        "Memcached",
+        "memcached targets up",
+        "memcached scrape duration",
+    ]
+    assert 'kind="memcached"' in panels(board)[0]["targets"][0]["expr"]
+
+
+def test_a_new_kind_brings_its_own_panels_and_thresholds(tmp_path):
+    rendered = _memcached(
+        tmp_path,
+        """\
+title: Memcached sessions
+panels:
+  - title: Evictions
+    unit: ops
+    threshold: evictions_per_second
+    targets:
+      - expr: rate(memcached_items_evicted_total{service=~"$service"}[$__rate_interval])
+""",
+    )
+    board = rendered.board("infrastructure")
+
+    grafana.check(rendered.files, rendered.parsed)
+    assert board["panels"][0]["title"] == "Memcached sessions"
+    assert red_step(by_title(board, "Evictions")) == 10
+
+
+def test_a_panel_without_a_unit_is_reported_at_its_line(tmp_path):
+    with pytest.raises(PackError, match=r"panels.yml:2:5: panels\[0\]\.unit"):
+        _memcached(
+            tmp_path,
+            "panels:\n  - title: Evictions\n    targets:\n      - expr: up\n",
+        )
+
+
+def test_a_panel_naming_an_unknown_threshold_is_refused(tmp_path):
+    with pytest.raises(PackError, match="'nope' is not a numeric threshold"):
+        _memcached(
+            tmp_path,
+            "panels:\n  - title: X\n    unit: none\n    threshold: nope\n"
+            "    targets:\n      - expr: up\n",
+        )
