@@ -26,6 +26,7 @@ MESSAGE_TEXT_MAX_CHARS = 40_000
 MESSAGE_MAX_BLOCKS = 50
 SECTION_TEXT_MAX_CHARS = 3_000
 HEADER_TEXT_MAX_CHARS = 150
+CONTEXT_MAX_ELEMENTS = 10
 
 DEFAULT_TOKEN = "xoxb-fake-token"
 
@@ -326,9 +327,17 @@ def _content_refusal(
 
 
 def _block_fits(block: dict[str, Any]) -> bool:
+    kind = block.get("type")
     text = (block.get("text") or {}).get("text", "")
-    if block.get("type") == "header":
-        return _utf16_length(text) <= HEADER_TEXT_MAX_CHARS
+    if kind == "header":
+        return 0 < _utf16_length(text) <= HEADER_TEXT_MAX_CHARS
+    if kind == "section" and not block.get("fields"):
+        return 0 < _utf16_length(text) <= SECTION_TEXT_MAX_CHARS
+    elements = block.get("elements") or []
+    if kind == "context":
+        return 0 < len(elements) <= CONTEXT_MAX_ELEMENTS and all(
+            e.get("text") for e in elements if e.get("type") == "mrkdwn"
+        )
     return _utf16_length(text) <= SECTION_TEXT_MAX_CHARS
 
 

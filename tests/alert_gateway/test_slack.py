@@ -6,8 +6,9 @@ from collections.abc import Iterator
 import pytest
 from fake_slack import FakeSlack
 
-from alert_gateway.blocks import Message
+from alert_gateway.blocks import GroupState, Message, build_message
 from alert_gateway.pacing import ChannelPacer
+from alert_gateway.payload import Notification
 from alert_gateway.slack import (
     PERMANENT_ERRORS,
     ConsoleSink,
@@ -234,6 +235,58 @@ def test_content_over_slacks_limits_is_permanent(
     result = sink.post("#alerts", too_long)
 
     assert (result.kind, result.reason) == ("permanent", "msg_too_long")
+
+
+def test_empty_section_is_refused_as_invalid_blocks(
+    fake: FakeSlack, sink: SlackWebSink
+) -> None:
+    empty = Message("x", [{"type": "section", "text": {"type": "mrkdwn", "text": ""}}])
+
+    result = sink.post("#alerts", empty)
+
+    assert (result.kind, result.reason) == ("permanent", "invalid_blocks")
+
+
+def test_a_huge_group_is_accepted_by_slacks_checks(
+    fake: FakeSlack, sink: SlackWebSink
+) -> None:
+    alerts = []
+    for i in range(120):
+        summary = "🔥 <error> & " * 400
+        alerts.append(
+            {
+                "status": "firing" if i % 3 else "resolved",
+                "labels": {"alertname": f"A{i}", "instance": "é" * 500},
+                "annotations": {"summary": summary, "description": summary},
+                "startsAt": "2026-12-04T15:00:00Z",
+                "endsAt": "2026-12-04T15:10:00Z",
+                "fingerprint": f"f{i}",
+            }
+        )
+    notification = Notification.model_validate(
+        {
+            "version": "4",
+            "groupKey": "g" * 3000,
+            "status": "firing",
+            "receiver": "r",
+            "externalURL": "http://alertmanager:9093",
+            "groupLabels": {"alertname": "A" * 5000},
+            "alerts": alerts,
+            "truncatedAlerts": 30,
+        }
+    )
+    message = build_message(
+        GroupState.from_notification(notification),
+        mention="U0ALICE",
+        silence_url=None,
+        acknowledged_by="U0BOB",
+        buttons=True,
+    )
+
+    result = sink.post("#alerts", message)
+
+    assert result.kind == "ok", result.reason
+    assert fake.posts()[0].blocks == message.blocks
 
 
 def test_unreachable_slack_is_retried_and_logged_as_a_warning(
