@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -192,10 +193,12 @@ def test_stack_services_are_configured_from_the_inventory(rendered):
         in (prometheus["command"])
     )
     assert "../prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    alertmanager_command = services[alertmanager_host]["command"]
     assert (
         f"--web.external-url={inventory.stack.alertmanager.external_url}"
-        in services[alertmanager_host]["command"]
+        in alertmanager_command
     )
+    assert "--cluster.listen-address=" in alertmanager_command
     assert "../prometheus/blackbox.yml" in " ".join(
         services["blackbox-exporter"]["volumes"]
     )
@@ -321,3 +324,61 @@ def test_check_rejects_a_broken_compose_file(rendered, change, message):
 
     with pytest.raises(RenderError, match=message):
         compose.check({}, {compose.PATH: broken(document, change)})
+
+
+def mount_targets(service: dict) -> set[str]:
+    return {volume.split(":")[1] for volume in service.get("volumes", [])}
+
+
+def test_grafana_mounts_the_folder_its_dashboard_provider_reads(rendered):
+    _, stack, document = rendered
+    providers = [
+        provider
+        for path in sorted((stack / "grafana/provisioning/dashboards").glob("*.yml"))
+        for provider in yaml.safe_load(path.read_text())["providers"]
+    ]
+
+    assert providers
+    for provider in providers:
+        assert provider["options"]["path"] in mount_targets(
+            document["services"]["grafana"]
+        )
+
+
+def test_other_files_reach_the_stack_by_its_compose_names(rendered):
+    _, stack, document = rendered
+    services = document["services"]
+    prometheus = yaml.safe_load((stack / "prometheus/prometheus.yml").read_text())
+    datasources = [
+        source
+        for path in sorted((stack / "grafana/provisioning/datasources").glob("*.yml"))
+        for source in yaml.safe_load(path.read_text())["datasources"]
+    ]
+
+    for alertmanagers in prometheus["alerting"]["alertmanagers"]:
+        for target in alertmanagers["static_configs"][0]["targets"]:
+            host, port = target.split(":")
+            assert f"--web.listen-address=:{port}" in services[host]["command"]
+    for source in datasources:
+        host = source["url"].split("//", 1)[1].split(":")[0]
+        assert host in services, source["url"]
+    probes = re.findall(r"\b([a-z][a-z0-9-]*):9115\b", str(prometheus))
+    assert probes
+    assert set(probes) <= services.keys()
+
+
+def test_an_alpine_redis_exporter_gets_a_health_check(tmp_path):
+    user = tmp_path / "templates"
+    shutil.copytree(ROOT / "rules" / "redis", user / "rules" / "redis")
+    pack = user / "rules" / "redis" / "pack.yml"
+    pack.write_text(
+        re.sub(r"(image: \S+?)(-alpine)?\n", r"\1-alpine\n", pack.read_text(), count=1)
+    )
+
+    _, files = render_tree(SMALL, tmp_path / "stack", user, [compose])
+
+    exporter = parse_back(compose.PATH, files[compose.PATH])["services"][
+        "sessions-exporter"
+    ]
+    assert exporter["image"].endswith("-alpine")
+    assert exporter["healthcheck"]["test"][:2] == ["CMD", "wget"]
