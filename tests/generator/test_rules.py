@@ -1,0 +1,285 @@
+"""Rule files: accepted by promtool, alerting when and only when they should, with
+per-service thresholds, and open to new kinds added as a folder."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator import prometheus
+from generator.errors import RenderError
+from generator.render import parse_back
+from tests.generator.conftest import CARDEALER, INVENTORIES, run_obsgen
+from tests.generator.test_prometheus import CONSUL, STATIC, promtool, render_tree
+
+UNIT_TESTS = Path(__file__).resolve().parent / "prom_http_rules_test.yml"
+KINDS = ("consul", "http", "postgres", "rabbitmq", "redis")
+
+
+def alerts(files: dict[str, str], kind: str, name: str) -> list[dict]:
+    document = parse_back(
+        f"prometheus/rules/{kind}.yml", files[f"prometheus/rules/{kind}.yml"]
+    )
+    return [
+        rule
+        for group in document["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == name
+    ]
+
+
+@pytest.mark.parametrize(
+    "inventory", [CARDEALER, STATIC, CONSUL], ids=["cardealer", "static", "consul"]
+)
+def test_promtool_accepts_every_rule_file_without_lint_findings(inventory, tmp_path):
+    _, files = render_tree(inventory, tmp_path)
+    rule_files = sorted(path for path in files if path.startswith("prometheus/rules/"))
+    assert [Path(path).stem for path in rule_files] == list(KINDS)
+
+    result = promtool("check", "rules", "--lint-fatal", *rule_files, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(KINDS)
+
+
+def run_unit_tests(inventory: Path, tmp_path: Path):
+    render_tree(inventory, tmp_path)
+    # The unit-test file names `rules/http.yml` relative to itself.
+    shutil.copy(UNIT_TESTS, tmp_path / "prometheus" / UNIT_TESTS.name)
+    return promtool("test", "rules", UNIT_TESTS.name, cwd=tmp_path / "prometheus")
+
+
+def test_http_alerts_fire_with_their_labels_at_the_right_time(tmp_path):
+    result = run_unit_tests(STATIC, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_unit_tests_fail_when_the_gateway_override_is_lost(tmp_path):
+    # The same expectations against rules rendered without gateway's 0.5s
+    # threshold must fail: the unit tests really depend on the override.
+    document = yaml.safe_load(STATIC.read_text())
+    for service in document["services"]:
+        service.pop("thresholds", None)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(document))
+
+    result = run_unit_tests(inventory, tmp_path / "out")
+
+    assert result.returncode != 0
+    assert "HighLatency" in result.stdout + result.stderr
+
+
+def test_overridden_services_get_their_own_rule_and_leave_the_shared_one(tmp_path):
+    _, files = render_tree(STATIC, tmp_path)
+    latency = alerts(files, "http", "HighLatency")
+
+    assert [rule["expr"] for rule in latency] == [
+        'service:http_request_duration_seconds:p95_rate5m{job="http", '
+        'service!~"gateway"} > 1',
+        'service:http_request_duration_seconds:p95_rate5m{job="http", '
+        'service="gateway"} > 0.5',
+    ]
+    assert latency[1]["labels"]["service"] == "gateway"
+    assert latency[1]["labels"]["team"] == "platform"
+    errors = alerts(files, "http", "HighErrorRate")
+    assert [(rule["expr"].split("{")[1], rule["for"]) for rule in errors] == [
+        ('job="http", service!~"search"} > 0.05', "5m"),
+        ('job="http", service="search"} > 0.2', "10m"),
+    ]
+    # An alert no service overrides is a single rule for the whole kind.
+    assert [rule["expr"] for rule in alerts(files, "http", "ServiceDown")] == [
+        'up{job="http"} == 0'
+    ]
+    connections = alerts(files, "postgres", "PostgresTooManyConnections")
+    assert [rule["expr"].rsplit(" ", 1)[1] for rule in connections] == ["0.9"]
+
+
+def test_inventory_defaults_set_the_shared_rule_threshold(tmp_path):
+    _, files = render_tree(CONSUL, tmp_path)
+    latency = alerts(files, "http", "HighLatency")
+
+    assert [rule["expr"].split("} ")[1] for rule in latency] == ["> 2", "> 0.5"]
+    assert 'service!~"search"' in latency[0]["expr"]
+
+
+def test_rule_count_follows_overrides_not_services(tmp_path):
+    services = [
+        {
+            "name": f"svc-{index:05d}",
+            "kind": "http",
+            "team": "web",
+            "port": 10000 + index,
+        }
+        for index in range(3000)
+    ]
+    services[7]["thresholds"] = {"latency_p95_seconds": 2}
+    services[8]["thresholds"] = {"latency_p95_seconds": 2}
+    document = {
+        "stack": {"name": "big", "environment": "prod"},
+        "teams": [{"name": "web", "slack_channel": "#web"}],
+        "services": services,
+    }
+    inventory = tmp_path / "big.yaml"
+    inventory.write_text(yaml.safe_dump(document))
+
+    _, files = render_tree(inventory, tmp_path / "out")
+
+    latency = alerts(files, "http", "HighLatency")
+    assert len(latency) == 3
+    assert 'service!~"svc-00007|svc-00008"' in latency[0]["expr"]
+    assert len(alerts(files, "http", "ServiceDown")) == 1
+    config = parse_back(prometheus.CONFIG, files[prometheus.CONFIG])
+    assert len(config["scrape_configs"]) == 3
+
+
+def test_every_alert_links_its_runbook_and_dashboard(tmp_path):
+    inventory, files = render_tree(CARDEALER, tmp_path)
+    base = inventory.stack.runbook_base_url
+    for kind in KINDS:
+        document = parse_back(
+            f"prometheus/rules/{kind}.yml", files[f"prometheus/rules/{kind}.yml"]
+        )
+        for group in document["groups"]:
+            for rule in group["rules"]:
+                if "alert" not in rule:
+                    continue
+                annotations = rule["annotations"]
+                assert annotations["runbook_url"] == f"{base}/{rule['alert']}.md"
+                assert f"docs/runbooks/{rule['alert']}.md" in files
+                assert annotations["dashboard_url"].startswith(
+                    "http://localhost:3000/d/cardealer-"
+                )
+                assert rule["labels"]["severity"] in ("critical", "warning")
+
+    gateway = alerts(files, "http", "HighLatency")[1]
+    assert gateway["annotations"]["dashboard_url"].endswith(
+        "/d/cardealer-service-gateway"
+    )
+    postgres = alerts(files, "postgres", "PostgresDown")[0]
+    assert postgres["annotations"]["dashboard_url"].endswith(
+        "/d/cardealer-infrastructure?var-service={{ $labels.service }}"
+    )
+
+
+GOOD_ALERT = {
+    "alert": "Broken",
+    "expr": "up == 0",
+    "for": "1m",
+    "labels": {"severity": "critical", "team": "t", "service": "s"},
+    "annotations": {
+        "summary": "s",
+        "description": "d",
+        "runbook_url": "r",
+        "dashboard_url": "u",
+    },
+}
+
+
+def check_groups(*groups: dict) -> None:
+    """Run the target's check on a config and one rule file holding `groups`."""
+    files = {prometheus.CONFIG: "", "prometheus/rules/x.yml": ""}
+    config = {"global": {}, "rule_files": [], "alerting": {}, "scrape_configs": []}
+    parsed = {
+        prometheus.CONFIG: config,
+        "prometheus/rules/x.yml": {"groups": list(groups)},
+    }
+    prometheus.check(files, parsed)
+
+
+def test_check_accepts_a_complete_alert():
+    check_groups({"name": "x-alerts", "rules": [GOOD_ALERT]})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"expr": "sum(rate(x[5m])"}, "expr does not parse"),
+        ({"labels": {"severity": "critical", "service": "s"}}, "missing team"),
+        ({"annotations": {"summary": "s", "description": "d"}}, "missing runbook_url"),
+        ({"labels": {"severity": "page", "team": "t", "service": "s"}}, "severity"),
+        ({"for": "soon"}, "'for' is not a duration"),
+    ],
+)
+def test_check_rejects_an_incomplete_alert(change, message):
+    with pytest.raises(RenderError, match=message):
+        check_groups({"name": "x-alerts", "rules": [{**GOOD_ALERT, **change}]})
+
+
+def test_check_rejects_two_groups_of_the_same_name():
+    group = {"name": "x-alerts", "rules": [GOOD_ALERT]}
+    with pytest.raises(RenderError, match="group 'x-alerts' also in"):
+        check_groups(group, group)
+
+
+MEMCACHED_PACK = {
+    "pack.yml": """\
+        kind: memcached
+        title: Memcached
+        exporter:
+          image: quay.io/prometheus/memcached-exporter:v0.14.4
+          port: 9150
+        thresholds:
+          down_for: 2m
+        """,
+    "alerts.yml.j2": """\
+        {{ banner }}
+        groups:
+          - name: memcached-alerts
+            rules:
+        {% for scope in scopes("down_for") %}
+              - alert: MemcachedDown
+                expr: memcached_up{{ scope.select(job=job) }} == 0
+                for: {{ scope.down_for }}
+        {{ alert_meta("MemcachedDown", scope, "critical",
+            summary="{{ $labels.service }} is down",
+            description="memcached_exporter cannot reach {{ $labels.service }}.") }}
+        {% endfor %}
+        """,
+    "runbooks.yml": """\
+        MemcachedDown:
+          title: Memcached is unreachable
+          meaning: The exporter cannot reach Memcached.
+          confirm:
+            - query: 'memcached_up{service="<service>"}'
+              shows: 0 while it is unreachable.
+          first_steps: [Check the container.]
+          escalation: Page the owning team.
+        """,
+}
+
+
+def test_a_pack_for_a_new_kind_in_the_templates_folder_needs_no_code(tmp_path):
+    pack = tmp_path / "templates" / "rules" / "memcached"
+    pack.mkdir(parents=True)
+    for name, text in MEMCACHED_PACK.items():
+        (pack / name).write_text(textwrap.dedent(text))
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        (INVENTORIES / "prom_static.yaml").read_text()
+        + "  - {name: sessions, kind: memcached, team: platform, port: 11211}\n"
+    )
+    output = tmp_path / "stack"
+
+    result = run_obsgen(
+        "render", inventory, "-o", output, "--templates", tmp_path / "templates"
+    )
+
+    assert result.exit_code == 0, result.output
+    rules = yaml.safe_load((output / "prometheus/rules/memcached.yml").read_text())
+    (rule,) = rules["groups"][0]["rules"]
+    assert rule["expr"] == 'memcached_up{job="memcached"} == 0'
+    assert rule["for"] == "2m"
+    assert rule["annotations"]["runbook_url"] == "docs/runbooks/MemcachedDown.md"
+    assert (output / "docs/runbooks/MemcachedDown.md").is_file()
+    config = yaml.safe_load((output / prometheus.CONFIG).read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    target = jobs["memcached"]["static_configs"][0]
+    assert target["targets"] == ["sessions-exporter:9150"]
+    assert target["labels"]["service"] == "sessions"
+    check = promtool("check", "config", output / prometheus.CONFIG)
+    assert check.returncode == 0, check.stdout + check.stderr
