@@ -395,9 +395,10 @@ def _block_length(block: dict[str, Any]) -> int:
 def _fallback_text(state: GroupState, mention: str | None) -> str:
     firing = len(state.firing())
     status = f"[FIRING:{firing}]" if state.status == "firing" else "[RESOLVED]"
-    text = f"{status} {escape(_severity(state))} {escape(_alert_names(state.alerts))}"
+    # The mention comes early so that no cut can take it away.
     if mention:
-        text += f" <@{mention}>"
+        status += f" <@{mention}>"
+    text = f"{status} {escape(_severity(state))} {escape(_alert_names(state.alerts))}"
     return fit_escaped(text, MESSAGE_TEXT_MAX_CHARS)
 
 

@@ -398,6 +398,7 @@ def test_long_alert_names_are_cut_in_header_and_fallback_text() -> None:
 
     assert_within_limits(message)
     assert message.text.endswith(ELLIPSIS)
+    assert "<@U0ALICE>" in message.text
 
 
 _words = st.text(
