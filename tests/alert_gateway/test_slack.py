@@ -456,3 +456,21 @@ def test_storm_driver_delivers_every_group_despite_429s() -> None:
 
     assert (result.delivered, result.dropped) == (6, 0)
     assert result.calls_refused >= 2
+
+
+def test_fake_fails_a_channel_with_a_server_error_until_healed(
+    fake: FakeSlack, sink: SlackWebSink, clock: ManualClock
+) -> None:
+    fake.fail_channel("#alerts", status=503)
+
+    failed = sink.post("#alerts", MESSAGE)
+    fake.heal()
+    clock.advance(1)
+    healed = sink.post("#alerts", MESSAGE)
+
+    assert (failed.kind, failed.reason) == ("retry", "server_error")
+    assert healed.kind == "ok"
+
+
+def test_fake_wait_for_gives_up_after_its_timeout(fake: FakeSlack) -> None:
+    assert not fake.wait_for(lambda calls: len(calls) > 0, timeout=0.1)
