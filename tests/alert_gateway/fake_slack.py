@@ -42,7 +42,7 @@ class SlackCall:
     thread_ts: str | None
     text: str
     blocks: list[dict[str, Any]]
-    at: float
+    at: float  # on the fake's clock
 
 
 @dataclass
@@ -71,6 +71,7 @@ class FakeSlack:
         self._script = _Script()
         self._counter = 0
         self._epoch = int(time.time())
+        # Calls refused by a script or by the content checks (429, 5xx, ok: false).
         self.rejected = 0
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
