@@ -17,6 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -300,7 +301,7 @@ def to_ical(entries: list[OnCall], *, now: datetime) -> str:
 
 def handoff_at(rotation: Rotation, index: int) -> datetime:
     """The UTC instant of handoff number `index`; handoff 0 starts the rotation."""
-    step, on_wall_clock = _cadence(rotation)
+    step, on_wall_clock = _cadence(rotation.shift)
     first_wall = datetime.combine(rotation.start, rotation.handoff)
     if on_wall_clock:
         return _resolve(first_wall + step * index, rotation)
@@ -331,16 +332,18 @@ def _base_shift(rotation: Rotation, layer: Layer, at: datetime) -> _Piece:
     if at < first:
         return _Piece(None, first, None)
 
-    index = _shift_index(rotation, at)
-    member = layer.order[index % len(layer.order)]
-    return _Piece(handoff_at(rotation, index), handoff_at(rotation, index + 1), member)
+    index, start, end = _shift_around(rotation, at, first)
+    return _Piece(start, end, layer.order[index % len(layer.order)])
 
 
-def _shift_index(rotation: Rotation, at: datetime) -> int:
-    """The number of the shift running at `at`, which is not before handoff 0."""
-    step, on_wall_clock = _cadence(rotation)
+def _shift_around(
+    rotation: Rotation, at: datetime, first: datetime
+) -> tuple[int, datetime, datetime]:
+    """The number, start and end of the shift running at `at` (not before `first`)."""
+    step, on_wall_clock = _cadence(rotation.shift)
     if not on_wall_clock:
-        return (at - handoff_at(rotation, 0)) // step
+        index = (at - first) // step
+        return index, first + step * index, first + step * (index + 1)
 
     # A first guess from the local wall clock, then a step or two to the exact
     # shift; a shift emptied by a gap (an hour shift on a spring-forward night,
@@ -348,11 +351,15 @@ def _shift_index(rotation: Rotation, at: datetime) -> int:
     first_wall = datetime.combine(rotation.start, rotation.handoff)
     local = at.astimezone(rotation.zone).replace(tzinfo=None)
     index = max(0, (local - first_wall) // step)
-    while index > 0 and handoff_at(rotation, index) > at:
+    start = handoff_at(rotation, index)
+    while index > 0 and start > at:
         index -= 1
-    while handoff_at(rotation, index + 1) <= at:
-        index += 1
-    return index
+        start = handoff_at(rotation, index)
+    end = handoff_at(rotation, index + 1)
+    while end <= at:
+        index, start = index + 1, end
+        end = handoff_at(rotation, index + 1)
+    return index, start, end
 
 
 def _resolve(wall: datetime, rotation: Rotation) -> datetime:
@@ -380,16 +387,17 @@ def _resolve(wall: datetime, rotation: Rotation) -> datetime:
     return low + timedelta(seconds=above)
 
 
-def _cadence(rotation: Rotation) -> tuple[timedelta, bool]:
+@cache
+def _cadence(shift: str) -> tuple[timedelta, bool]:
     """The time between handoffs, and whether it is counted on the local clock.
 
     Lengths that divide a day or are whole days give the same local handoff
     times every day, so they keep to them across DST; other lengths cannot, so
     they count elapsed time.
     """
-    if rotation.shift in _NAMED_SHIFTS:
-        return _NAMED_SHIFTS[rotation.shift], True
-    hours = int(rotation.shift.removesuffix("h"))
+    if shift in _NAMED_SHIFTS:
+        return _NAMED_SHIFTS[shift], True
+    hours = int(shift.removesuffix("h"))
     return timedelta(hours=hours), 24 % hours == 0 or hours % 24 == 0
 
 

@@ -504,7 +504,7 @@ ZONES = [
 # Zones where a day is 23, 24 or 25 hours long over the years drawn below.
 ONE_HOUR_DST_ZONES = ["Europe/Madrid", "America/New_York", "Australia/Sydney"]
 NAMES = ["alice", "bob", "carol", "dave"]
-BOUNDED = settings(max_examples=150, deadline=None)
+BOUNDED = settings(max_examples=100, deadline=None)
 
 WALL_CLOCK_SHIFTS = st.sampled_from(
     ["daily", "weekly", "1h", "2h", "3h", "4h", "6h", "8h", "12h", "24h", "48h", "72h"]
