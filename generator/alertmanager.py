@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from generator.compose import literal_secrets
+from generator.compose import TOKEN_SECRET, literal_secrets
 from generator.errors import RenderError
 from generator.inventory import Inventory
 from generator.render import Files, RenderContext
@@ -22,8 +22,7 @@ log = logging.getLogger(__name__)
 PATH = "alertmanager/alertmanager.yml"
 TEMPLATE = "alertmanager/alertmanager.yml.j2"
 DEFAULT_RECEIVER = "default"
-# The gateway's bearer token, mounted by compose as a secret of this name.
-TOKEN_SECRET = "alert_gateway_token"
+# The gateway's bearer token, as compose mounts it.
 CREDENTIALS_FILE = f"/run/secrets/{TOKEN_SECRET}"
 
 

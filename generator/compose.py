@@ -2,9 +2,9 @@
 
 One compose file runs the whole stack: Prometheus, Alertmanager, Grafana,
 Jaeger, Seq, the blackbox exporter, the exporter containers the inventory's
-kinds ask for (described by each pack's `exporter`, so a new kind needs no code
-here) and the alert gateway. Secrets are files the user creates beside the
-rendered folder; the compose file only names them.
+kinds ask for (each pack describes its exporter's service in `compose.yml.j2`,
+so a new kind needs no code here) and the alert gateway. Secrets are files the
+user creates beside the rendered folder; the compose file only names them.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ STACK_SECRETS = {
 
 # Keys whose value is a secret unless it points at a file or a variable.
 SECRET_KEY = re.compile(r"password|passwd|secret|token|credentials|api_?key", re.I)
-REFERENCE_KEY = re.compile(r"(_file|__file|_path)$", re.I)
+REFERENCE_KEY = re.compile(r"_(file|path)$", re.I)
 REFERENCE_VALUE = re.compile(r"^(/run/secrets/|\$\{[A-Za-z_][A-Za-z0-9_]*\}$)")
 URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 
@@ -186,7 +186,9 @@ def check(files: Files, parsed: dict[str, Any]) -> None:
         raise RenderError(f"{PATH}: {problems[0]}: a secret must be a file reference")
 
 
-def _check_service(name: str, service: dict[str, Any], declared) -> None:
+def _check_service(
+    name: str, service: dict[str, Any], declared: dict[str, set[str]]
+) -> None:
     where = f"{PATH}: services.{name}"
     image = str(service.get("image", ""))
     tag = image.rsplit("/", 1)[-1].partition(":")[2]
