@@ -110,7 +110,10 @@ def load_spec(
     except ValidationError as error:
         first = error.errors()[0]
         path = tuple(part for part in first["loc"] if isinstance(part, str | int))
-        raise PackError(str(located.problem(path, first["msg"]))) from None
+        message = first["msg"]
+        if first["type"] == "missing":
+            message = "required key is missing"
+        raise PackError(str(located.problem(path, message))) from None
 
 
 def layout(rows: list[tuple[str | None, list[dict[str, Any]]]]) -> list[dict[str, Any]]:

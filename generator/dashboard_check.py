@@ -8,6 +8,7 @@ These checks catch that before anything is written.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +22,8 @@ from generator.dashboard import (
 )
 from generator.errors import RenderError
 from generator.links import MAX_UID_CHARS
+
+Fail = Callable[[str], RenderError]
 
 UID_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 # `$name`, `${name}` and `${name:format}`: Grafana replaces these before the
@@ -70,7 +73,7 @@ def check_dashboard(path: str, board: Any) -> None:
         raise fail("the description must say the file is generated")
     _check_datasource_variable(board, fail)
 
-    panels = list(_all_panels(board.get("panels")))
+    panels = _all_panels(board.get("panels"), fail)
     _check_ids(panels, fail)
     _check_grid(panels, fail)
     for panel in panels:
@@ -78,7 +81,7 @@ def check_dashboard(path: str, board: Any) -> None:
             _check_panel(panel, fail)
 
 
-def _check_datasource_variable(board: dict[str, Any], fail) -> None:
+def _check_datasource_variable(board: dict[str, Any], fail: Fail) -> None:
     variables = (board.get("templating") or {}).get("list") or []
     for variable in variables:
         if variable.get("name") == DATASOURCE_VARIABLE:
@@ -90,21 +93,23 @@ def _check_datasource_variable(board: dict[str, Any], fail) -> None:
     raise fail("there is no 'datasource' variable")
 
 
-def _all_panels(panels: Any):
+def _all_panels(panels: Any, fail: Fail) -> list[dict[str, Any]]:
     """Every panel, including those folded inside collapsed rows."""
-    if not isinstance(panels, list):
-        raise RenderError("'panels' must be a list")
+    if not isinstance(panels, list) or not all(isinstance(p, dict) for p in panels):
+        raise fail("'panels' must be a list of objects")
+    found = []
     for panel in panels:
-        yield panel
+        found.append(panel)
         if panel.get("type") == "row":
-            yield from _all_panels(panel.get("panels") or [])
+            found += _all_panels(panel.get("panels") or [], fail)
+    return found
 
 
 def _name(panel: dict[str, Any]) -> str:
     return f"panel {panel.get('id')} {panel.get('title')!r}"
 
 
-def _check_ids(panels: list[dict[str, Any]], fail) -> None:
+def _check_ids(panels: list[dict[str, Any]], fail: Fail) -> None:
     seen: dict[int, dict[str, Any]] = {}
     for panel in panels:
         number = panel.get("id")
@@ -115,7 +120,7 @@ def _check_ids(panels: list[dict[str, Any]], fail) -> None:
         seen[number] = panel
 
 
-def _check_grid(panels: list[dict[str, Any]], fail) -> None:
+def _check_grid(panels: list[dict[str, Any]], fail: Fail) -> None:
     boxes = []
     for panel in panels:
         grid = panel.get("gridPos") or {}
@@ -137,7 +142,7 @@ def _check_grid(panels: list[dict[str, Any]], fail) -> None:
                 raise fail(f"{_name(other)}: overlaps {_name(panel)}")
 
 
-def _check_panel(panel: dict[str, Any], fail) -> None:
+def _check_panel(panel: dict[str, Any], fail: Fail) -> None:
     where = _name(panel)
     if panel.get("datasource") != DATASOURCE_REF:
         raise fail(f"{where}: datasource must be {DATASOURCE_REF}")

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import jinja2
 
 from generator import dashboard as model
 from generator.dashboard import DashboardSpec, PackPanels, PanelSpec
@@ -22,6 +23,7 @@ from generator.dashboard_check import check_dashboards, check_provisioning
 from generator.errors import PackError
 from generator.inventory import Inventory, Service
 from generator.links import dashboard_uid, service_dashboard_name
+from generator.prototype import Prototype, json_number, number_mark, text_mark
 from generator.render import Files, RenderContext
 
 log = logging.getLogger(__name__)
@@ -125,7 +127,7 @@ def generated_note(context: RenderContext) -> str:
     return " ".join(line.strip() for line in context.banner(comment="").splitlines())
 
 
-def spec(environment, name: str) -> DashboardSpec:
+def spec(environment: jinja2.Environment, name: str) -> DashboardSpec:
     found = model.load_spec(environment, name, DashboardSpec)
     if found is None:
         raise PackError(f"{name}: dashboard specification not found")
@@ -209,7 +211,7 @@ def overview(common: Common, overview_spec: DashboardSpec) -> dict[str, Any]:
 
 
 def infrastructure(
-    common: Common, infra_spec: DashboardSpec, environment
+    common: Common, infra_spec: DashboardSpec, environment: jinja2.Environment
 ) -> dict[str, Any]:
     inventory = common.inventory
     services = infrastructure_services(inventory)
@@ -303,7 +305,7 @@ def service_values(
         team=service.team,
         uid=dashboard_uid(inventory, service_dashboard_name(service)),
         numbers=numbers,
-        texts={name: json.dumps(value) for name, value in numbers.items()},
+        texts={name: json_number(value) for name, value in numbers.items()},
     )
 
 
@@ -314,59 +316,26 @@ def threshold_names(service_spec: DashboardSpec) -> list[str]:
     return sorted(names)
 
 
-# Service dashboards differ only in a few values. They are serialised once with
-# markers in place of those values, and each service's file is that text with
-# its values joined in: byte-identical to serialising each dashboard, at a small
-# fraction of the cost for ten thousand services.
-_NUMBER_MARK = "@@obsgen-number:{}@@"
-_TEXT_MARK = "@@obsgen-text:{}@@"
-_MARK = re.compile(r'"@@obsgen-number:([\w.-]+)@@"|@@obsgen-text:([\w.-]+)@@')
-
-
 def service_dashboards(common: Common, service_spec: DashboardSpec) -> Files:
+    """One dashboard per service, filled into a prototype serialised once."""
     inventory = common.inventory
     names = threshold_names(service_spec)
-    prototype = ServiceValues(
-        name=_TEXT_MARK.format("name"),
-        team=_TEXT_MARK.format("team"),
-        uid=_TEXT_MARK.format("uid"),
-        numbers={name: _NUMBER_MARK.format(name) for name in names},
-        texts={name: _TEXT_MARK.format(name) for name in names},
+    marked = ServiceValues(
+        name=text_mark("name"),
+        team=text_mark("team"),
+        uid=text_mark("uid"),
+        numbers={name: number_mark(name) for name in names},
+        texts={name: text_mark(f"threshold.{name}") for name in names},
     )
-    pieces = split_marks(serialise(service_dashboard(common, service_spec, prototype)))
+    prototype = Prototype(serialise(service_dashboard(common, service_spec, marked)))
 
     files: Files = {}
     for service in inventory.services:
         if not has_service_dashboard(inventory, service):
             continue
         values = service_values(inventory, service, names)
-        filled = fill(pieces, values)
-        files[f"{DASHBOARDS_FOLDER}/{service_dashboard_name(service)}.json"] = filled
+        texts = {f"threshold.{name}": text for name, text in values.texts.items()}
+        texts.update(name=values.name, team=values.team, uid=values.uid)
+        path = f"{DASHBOARDS_FOLDER}/{service_dashboard_name(service)}.json"
+        files[path] = prototype.fill(values.numbers, texts)
     return files
-
-
-def split_marks(text: str) -> list[tuple[str, str, str]]:
-    """The text as (literal, kind, name) pieces, kind being number, text or ''."""
-    pieces = []
-    start = 0
-    for match in _MARK.finditer(text):
-        number, named = match.groups()
-        kind, name = ("number", number) if number else ("text", named)
-        pieces.append((text[start : match.start()], kind, name))
-        start = match.end()
-    pieces.append((text[start:], "", ""))
-    return pieces
-
-
-def fill(pieces: list[tuple[str, str, str]], values: ServiceValues) -> str:
-    texts = {"name": values.name, "team": values.team, "uid": values.uid}
-    texts.update(values.texts)
-    out = []
-    for literal, kind, name in pieces:
-        out.append(literal)
-        if kind == "number":
-            out.append(json.dumps(values.numbers[name]))
-        elif kind == "text":
-            # The value sits inside a JSON string: escape it as json.dumps would.
-            out.append(json.dumps(texts[name], ensure_ascii=False)[1:-1])
-    return "".join(out)

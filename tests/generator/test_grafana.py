@@ -16,6 +16,7 @@ from generator.errors import PackError, RenderError
 from generator.inventory import Inventory, load_inventory
 from generator.links import dashboard_uid, dashboard_url
 from generator.packs import load_packs
+from generator.prototype import Prototype, number_mark, text_mark
 from generator.render import RenderContext, parse_back
 from generator.templating import create_environment
 
@@ -534,7 +535,8 @@ panels:
 
 
 def test_a_panel_without_a_unit_is_reported_at_its_line(tmp_path):
-    with pytest.raises(PackError, match=r"panels.yml:2:5: panels\[0\]\.unit"):
+    located = r"panels.yml:2:5: panels\[0\]\.unit: required key is missing"
+    with pytest.raises(PackError, match=located):
         _memcached(
             tmp_path,
             "panels:\n  - title: Evictions\n    targets:\n      - expr: up\n",
@@ -548,3 +550,14 @@ def test_a_panel_naming_an_unknown_threshold_is_refused(tmp_path):
             "panels:\n  - title: X\n    unit: none\n    threshold: nope\n"
             "    targets:\n      - expr: up\n",
         )
+
+
+def test_prototype_fills_values_exactly_as_json_dumps_writes_them():
+    text = 'say "hi"\\ \n\t été \x01'
+    marked = {"n": number_mark("n"), "t": f"<{text_mark('t')}>"}
+    marked["list"] = [number_mark("m")]
+    prototype = Prototype(json.dumps(marked, indent=2, sort_keys=True))
+
+    filled = prototype.fill({"n": 0.1, "m": 536870912}, {"t": text})
+    real = {"list": [536870912], "n": 0.1, "t": f"<{text}>"}
+    assert filled == json.dumps(real, indent=2, sort_keys=True, ensure_ascii=False)
