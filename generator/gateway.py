@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from alert_gateway.config import ConfigError, parse_config
 from generator.alertmanager import CREDENTIALS_FILE
 from generator.compose import endpoint, literal_secrets
 from generator.errors import RenderError
@@ -68,3 +69,9 @@ def check(files: Files, parsed: dict[str, Any]) -> None:
     problems = literal_secrets(config)
     if problems:
         raise RenderError(f"{PATH}: {problems[0]}: a secret must be a reference")
+
+    # The gateway's own loader has the last word on what it will accept.
+    try:
+        parse_config(files[PATH], PATH)
+    except ConfigError as error:
+        raise RenderError(error.problems[0]) from None

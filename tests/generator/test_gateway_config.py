@@ -101,12 +101,23 @@ def test_handoff_stays_a_wall_clock_time(rendered):
         (lambda c: c["teams"].pop(0), "not in teams"),
         (lambda c: c["teams"][0].update(rotation="ghost"), "no rotation"),
         (lambda c: c["secrets"].update(slack_bot_token="xoxb-1-2-3"), "reference"),
+        (
+            lambda c: c["rotations"][0].update(time_zone="Mars/Olympus"),
+            r"rotations\[0\].time_zone: unknown IANA time zone",
+        ),
     ],
-    ids=["team-without-route", "route-without-team", "rotation", "inline-token"],
+    ids=[
+        "team-without-route",
+        "route-without-team",
+        "rotation",
+        "inline-token",
+        "zone",
+    ],
 )
 def test_check_rejects_a_broken_config(rendered, change, message):
     _, path, _ = rendered
-    document = parse_back(gateway.PATH, path.read_text())
+    document = broken(parse_back(gateway.PATH, path.read_text()), change)
+    text = yaml.safe_dump(document)
 
     with pytest.raises(RenderError, match=message):
-        gateway.check({}, {gateway.PATH: broken(document, change)})
+        gateway.check({gateway.PATH: text}, {gateway.PATH: document})
