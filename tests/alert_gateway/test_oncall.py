@@ -186,6 +186,17 @@ def test_handoff_in_autumn_overlap_is_the_first_occurrence(
     assert handoffs(subject, 3) == instants(expected)
 
 
+def test_on_call_in_the_repeated_hour_after_an_overlapping_handoff() -> None:
+    # Madrid 10-25: the 02:30 handoff is at 00:30Z; at 01:15Z the clock reads
+    # 02:15 again (CET), earlier than 02:30, yet bob's shift has begun.
+    subject = rotation(start="2026-10-24", handoff="02:30")
+
+    holder = on_call(subject, utc(2026, 10, 25, 1, 15))
+
+    assert holder and holder.member == "bob"
+    assert [holder.start, holder.end] == instants("10-25 00:30, 10-26 01:30")
+
+
 def test_12h_shifts_keep_their_local_handoff_times_across_dst() -> None:
     spring = rotation(start="2026-03-28", shift="12h")
     autumn = rotation(start="2026-10-24", shift="12h")
