@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from generator import yamlfile
 from generator.errors import InventoryError, PackError
 
-# The classic JSON model's last schema version (Grafana 12); pinned so that
-# Grafana does not rewrite provisioned dashboards on load.
-SCHEMA_VERSION = 41
+# The classic JSON model's version as written by Grafana 11.2, the version the
+# compose file pins: Grafana migrates older dashboards on load but leaves newer
+# ones as they are. Raise the two together.
+SCHEMA_VERSION = 39
 GRID_COLUMNS = 24
 DATASOURCE_VARIABLE = "datasource"
 # Every panel and query names its datasource through the variable, never a uid.

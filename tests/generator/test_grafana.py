@@ -171,7 +171,7 @@ def test_service_dashboard_shows_red_duration_saturation_and_health(cardealer):
     exprs = all_exprs(board)
 
     needles = (
-        "http_request_duration_seconds_count",
+        "http_requests_received_total",
         'code=~"5.."',
         "histogram_quantile(0.50,",
         "histogram_quantile(0.95,",
