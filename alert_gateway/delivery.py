@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # The worker looks for work at least this often (escalations, acknowledgements).
 _POLL_SECONDS = 1.0
+_MIN_IDLE_SECONDS = 0.1
 
 
 class Clock(Protocol):
@@ -151,15 +152,23 @@ class Deliverer:
         self.rng = rng or random.Random()
         # Slack answers a post with the channel's id; later calls use the id.
         self._channel_ids: dict[str, str] = {}
+        # The channel routed to for groups not yet posted, to pace them cheaply.
+        self._routed: dict[str, str] = {}
         self._note_retry_at: dict[int, float] = {}
 
     def run_once(self, *, stopping: Callable[[], bool] = lambda: False) -> int:
         """Deliver what is due now; return how many Slack calls succeeded."""
         done = 0
-        for pendings in self.store.due(self.clock.now(), groups=200, per_group=500):
+        for due in self.store.due_groups(self.clock.now(), limit=200):
             if stopping():
                 return done
-            done += self._deliver_guarded(pendings)
+            # A group whose channel must wait is skipped before its payloads are read.
+            channel = due.channel or self._known_channel(due.group_key)
+            if channel is not None and not self.gate.ready(channel, self.clock.now()):
+                continue
+            pendings = self.store.pending(due.group_key, limit=500)
+            if pendings:
+                done += self._deliver_guarded(pendings)
         for record in self.store.groups_to_refresh():
             if stopping():
                 return done
@@ -174,7 +183,7 @@ class Deliverer:
         """Seconds until something may be due, at most the poll interval."""
         now = self.clock.now()
         moments = [now + _POLL_SECONDS]
-        for moment in (self.store.next_due_at(), self.gate.next_ready(now)):
+        for moment in (self.store.next_due_at(now), self.gate.next_ready(now)):
             if moment is not None:
                 moments.append(moment)
         return max(0.0, min(moments) - now)
@@ -258,6 +267,7 @@ class Deliverer:
             record.channel = result.channel or channel
             record.ts = result.ts
             self._channel_ids[target.channel] = record.channel
+            self._routed.pop(group_key, None)
         record.shown_ack_seq = record.ack_seq
         record.updated_at = self.clock.now()
         if state.status == "resolved" and not record.resolved_reply_posted:
@@ -270,6 +280,10 @@ class Deliverer:
         verb = "posted" if first else "updated"
         log.info(f"{verb} group message", extra={**context, "status": state.status})
         return 1
+
+    def _known_channel(self, group_key: str) -> str | None:
+        channel = self._routed.get(group_key)
+        return None if channel is None else self._channel_ids.get(channel, channel)
 
     def route(self, state: GroupState, team_name: str | None) -> Target:
         """The team named by the webhook's path, else the first matching route."""
@@ -482,5 +496,8 @@ class Worker:
                 done = 0
                 self._stop.wait(1.0)
             if not done:
+                # New webhooks wake the worker; a short pause lets them gather
+                # so that a burst costs a few passes, not one per commit.
+                self._stop.wait(_MIN_IDLE_SECONDS)
                 self._wake.wait(self.deliverer.next_wake())
         log.info("delivery worker stopped")

@@ -112,6 +112,15 @@ class Pending:
         return Notification.model_validate_json(self.payload)
 
 
+@dataclass(frozen=True)
+class DueGroup:
+    """A group with a notification due, and its channel once it has a message."""
+
+    group_key: str
+    team: str | None
+    channel: str | None
+
+
 @dataclass
 class GroupRecord:
     """What the gateway knows of one alert group and its Slack message."""
@@ -177,11 +186,11 @@ class Store(Protocol):
         now: float,
     ) -> Future[Accepted]: ...
 
-    def due(
-        self, now: float, *, groups: int, per_group: int
-    ) -> list[list[Pending]]: ...
+    def due_groups(self, now: float, *, limit: int) -> list[DueGroup]: ...
 
-    def next_due_at(self) -> float | None: ...
+    def pending(self, group_key: str, *, limit: int) -> list[Pending]: ...
+
+    def next_due_at(self, now: float) -> float | None: ...
 
     def group(self, group_key: str) -> GroupRecord | None: ...
 
@@ -348,36 +357,39 @@ class SqliteStore:
 
     # Delivery ------------------------------------------------------------------
 
-    def due(
-        self, now: float, *, groups: int = 50, per_group: int = 200
-    ) -> list[list[Pending]]:
-        """Pending notifications of the groups whose oldest one is due, oldest first."""
-        with self._reading() as conn:
-            heads = conn.execute(
-                "SELECT group_key FROM notifications AS n"
-                " WHERE state = 'pending' AND next_attempt_at <= ? AND id = ("
-                "  SELECT MIN(id) FROM notifications"
-                "  WHERE state = 'pending' AND group_key = n.group_key)"
-                " ORDER BY id LIMIT ?",
-                (now, groups),
-            ).fetchall()
-            return [
-                [
-                    Pending(*row)
-                    for row in conn.execute(
-                        "SELECT id, group_key, team, received_at, attempts, payload"
-                        " FROM notifications WHERE state = 'pending' AND group_key = ?"
-                        " ORDER BY id LIMIT ?",
-                        (group_key, per_group),
-                    )
-                ]
-                for (group_key,) in heads
-            ]
+    def due_groups(self, now: float, *, limit: int = 200) -> list[DueGroup]:
+        """Groups whose oldest pending notification is due, oldest first.
 
-    def next_due_at(self) -> float | None:
+        Only the oldest counts: a group's notifications go out in order, so a
+        newer one waits while an older one is backing off.
+        """
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT n.group_key, n.team, g.channel FROM {_HEADS}"
+                " LEFT JOIN groups AS g ON g.group_key = n.group_key"
+                " WHERE n.next_attempt_at <= ? ORDER BY n.id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [DueGroup(*row) for row in rows]
+
+    def pending(self, group_key: str, *, limit: int = 500) -> list[Pending]:
+        """A group's pending notifications, oldest first."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT id, group_key, team, received_at, attempts, payload"
+                " FROM notifications WHERE state = 'pending' AND group_key = ?"
+                " ORDER BY id LIMIT ?",
+                (group_key, limit),
+            ).fetchall()
+        return [Pending(*row) for row in rows]
+
+    def next_due_at(self, now: float) -> float | None:
+        """The earliest time after `now` when a group's oldest notification is due."""
         with self._reading() as conn:
             (at,) = conn.execute(
-                "SELECT MIN(next_attempt_at) FROM notifications WHERE state = 'pending'"
+                f"SELECT MIN(n.next_attempt_at) FROM {_HEADS}"
+                " WHERE n.next_attempt_at > ?",
+                (now,),
             ).fetchone()
         return at
 
@@ -617,6 +629,13 @@ class _Transaction:
             raise StoreUnavailable(str(error)) from None
         return False
 
+
+# The oldest pending notification of each group, through the partial index.
+_HEADS = (
+    "(SELECT group_key, MIN(id) AS id FROM notifications"
+    " WHERE state = 'pending' GROUP BY group_key) AS h"
+    " JOIN notifications AS n ON n.id = h.id"
+)
 
 _GROUP_COLUMNS = (
     "group_key, channel, ts, team, state, status, firing_since, acknowledged_by,"
