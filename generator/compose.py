@@ -177,6 +177,7 @@ def check(files: Files, parsed: dict[str, Any]) -> None:
         "secrets": set(document.get("secrets") or {}),
         "networks": set(document.get("networks") or {}),
         "volumes": set(document.get("volumes") or {}),
+        "services": set(document["services"]),
     }
     for name, service in document["services"].items():
         _check_service(name, service, declared)
@@ -195,12 +196,13 @@ def _check_service(
     if not tag or tag == "latest":
         raise RenderError(f"{where}.image: {image!r} is not pinned to a version")
 
-    for secret in service.get("secrets") or []:
-        if secret not in declared["secrets"]:
-            raise RenderError(f"{where}.secrets: {secret!r} is not declared")
-    for network in service.get("networks") or []:
-        if network not in declared["networks"]:
-            raise RenderError(f"{where}.networks: {network!r} is not declared")
+    for field in ("secrets", "networks"):
+        for item in service.get(field) or []:
+            if item not in declared[field]:
+                raise RenderError(f"{where}.{field}: {item!r} is not declared")
+    for other in service.get("depends_on") or []:
+        if other not in declared["services"]:
+            raise RenderError(f"{where}.depends_on: no service {other!r}")
     for volume in service.get("volumes") or []:
         source = str(volume).split(":", 1)[0]
         is_path = source.startswith((".", "/", "${"))

@@ -304,6 +304,8 @@ def test_a_new_kind_with_an_exporter_needs_only_a_folder(tmp_path):
         (lambda d: d["services"]["seq"].update(image="datalust/seq:latest"), "pinned"),
         (lambda d: d["services"]["grafana"]["secrets"].append("ghost"), "declared"),
         (lambda d: d["services"]["seq"]["volumes"].append("logs:/x"), "declared"),
+        (lambda d: d["services"]["seq"]["networks"].append("other"), "declared"),
+        (lambda d: d["services"]["grafana"]["depends_on"].append("x"), "no service"),
         (
             lambda d: d["services"]["grafana"]["environment"].update(
                 GF_SECURITY_ADMIN_PASSWORD="admin"
@@ -317,7 +319,16 @@ def test_a_new_kind_with_an_exporter_needs_only_a_folder(tmp_path):
             "file reference",
         ),
     ],
-    ids=["untagged", "latest", "secret", "volume", "password", "url-password"],
+    ids=[
+        "untagged",
+        "latest",
+        "secret",
+        "volume",
+        "network",
+        "depends-on",
+        "password",
+        "url-password",
+    ],
 )
 def test_check_rejects_a_broken_compose_file(rendered, change, message):
     _, _, document = rendered
