@@ -26,6 +26,9 @@ REQUIRED_ANNOTATIONS = ("summary", "description")
 RECOMMENDED_ANNOTATIONS = ("runbook_url",)
 RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
 COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+# postgres_exporter predates the `_total` convention and still names its
+# counters from pg_stat_* views as they are.
+COUNTER_PREFIXES = ("pg_stat_database_", "pg_stat_bgwriter_")
 # A range shorter than four scrapes leaves rate() with too few samples to be
 # stable, and with none at all after one missed scrape.
 MIN_SCRAPES_PER_RANGE = 4
@@ -236,7 +239,10 @@ class _FileLinter:
             self.warn(path, "rate-range", message)
 
         metric = argument.vector_selector.name
-        if metric and not metric.endswith(COUNTER_SUFFIXES):
+        counter = metric.endswith(COUNTER_SUFFIXES) or metric.startswith(
+            COUNTER_PREFIXES
+        )
+        if metric and not counter:
             self.warn(
                 path,
                 "rate-counter",
