@@ -185,3 +185,127 @@ def test_refuses_webhooks_while_draining(client):
     client.app.state.gateway.begin_drain()
 
     assert client.post("/alertmanager", json=payload()).status_code == 503
+
+
+class _FakeAlertmanager:
+    """Stands in for requests when the gateway creates a silence."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+
+    def post(self, url: str, *, json: dict, timeout: float):
+        self.bodies.append(json)
+
+        class Answer:
+            status_code = 200
+
+            @staticmethod
+            def json() -> dict:
+                return {"silenceID": "sil-123"}
+
+        return Answer()
+
+
+@pytest.fixture
+def slack_app(clock, gateway):
+    """The app with a signing secret, sharing the store of a Deliverer to the fake."""
+    alertmanager = _FakeAlertmanager()
+    app = create_app(
+        gateway.config,
+        gateway.store,
+        gateway.sink,
+        clock,
+        start_worker=False,
+        silence_session=alertmanager,
+    )
+    with TestClient(app) as client:
+        yield client, alertmanager
+
+
+def _signed(clock, action_id: str, value: str, *, secret: str = "x", age: float = 0):
+    from urllib.parse import urlencode
+
+    from alert_gateway.signing import slack_signature
+
+    body = urlencode(
+        {
+            "payload": json.dumps(
+                {
+                    "type": "block_actions",
+                    "user": {"id": "U0CAROL", "username": "carol"},
+                    "actions": [{"action_id": action_id, "value": value}],
+                }
+            )
+        }
+    ).encode()
+    timestamp = str(int(clock.now() - age))
+    headers = {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": slack_signature(secret, timestamp, body),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    return body, headers
+
+
+def test_acknowledge_button_stops_escalation_and_shows_who(
+    slack_app, gateway, clock, fake_slack
+):
+    client, _ = slack_app
+    gateway.receive(payload())
+    gateway.run_once()
+    clock.advance(60)
+
+    body, headers = _signed(clock, "ack", payload()["groupKey"])
+    response = client.post("/slack/actions", content=body, headers=headers)
+    gateway.run_once()
+
+    assert response.status_code == 200
+    [update] = fake_slack.updates()
+    assert "Acknowledged by <@U0CAROL>" in json.dumps(update.blocks)
+    clock.advance(3600)
+    assert (
+        gateway.store.groups_to_escalate(
+            firing_before=clock.now(), escalated_before=None
+        )
+        == []
+    )
+
+
+def test_silence_button_creates_a_silence_and_says_so_in_the_thread(
+    slack_app, gateway, clock, fake_slack
+):
+    client, alertmanager = slack_app
+    gateway.receive(payload())
+    gateway.run_once()
+
+    body, headers = _signed(clock, "silence_1h", payload()["groupKey"])
+    response = client.post("/slack/actions", content=body, headers=headers)
+    gateway.run_once()
+
+    assert response.status_code == 200
+    [silence] = alertmanager.bodies
+    assert silence["matchers"] == [
+        {
+            "name": "alertname",
+            "value": "HighErrorRate",
+            "isRegex": False,
+            "isEqual": True,
+        }
+    ]
+    assert silence["createdBy"] == "carol"
+    [post, note] = fake_slack.posts()
+    assert note.thread_ts == post.ts
+    assert "sil-123" in note.text
+
+
+def test_unsigned_or_stale_slack_requests_are_refused(slack_app, clock):
+    client, alertmanager = slack_app
+    body, headers = _signed(clock, "ack", "g", secret="wrong")
+    stale_body, stale_headers = _signed(clock, "ack", "g", age=301)
+
+    assert (
+        client.post("/slack/actions", content=body, headers=headers).status_code == 401
+    )
+    stale = client.post("/slack/actions", content=stale_body, headers=stale_headers)
+    assert stale.status_code == 401
+    assert alertmanager.bodies == []

@@ -1,0 +1,93 @@
+"""`alert-gateway`: on-call questions answered, user errors as one line and exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from alert_gateway.cli import main
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gateway" / "gateway.yml"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_oncall_now_at_a_moment_names_each_layer():
+    result = _run(
+        "oncall",
+        "now",
+        "--config",
+        str(EXAMPLE),
+        "--team",
+        "platform",
+        "--at",
+        "2026-12-25T10:00:00+01:00",
+    )
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # The example's override gives carol the primary layer over Christmas.
+    assert lines[0].startswith("platform\tprimary\tcarol <@U0CAROL>")
+    assert lines[1].startswith("platform\tsecondary\t")
+    assert len(lines) == 2
+
+
+def test_oncall_schedule_lists_shifts_over_the_weeks():
+    result = _run(
+        "oncall",
+        "schedule",
+        "--config",
+        str(EXAMPLE),
+        "--team",
+        "platform",
+        "--weeks",
+        "2",
+        "--from",
+        "2026-03-02T10:00:00+01:00",
+    )
+
+    assert result.exit_code == 0, result.output
+    primaries = [line for line in result.output.splitlines() if "\tprimary\t" in line]
+    # Weekly from Monday 2026-01-05: 2026-03-02 starts week 8, and 8 % 3 picks carol;
+    # the window ends after the 2026-03-16 09:00 handoff, so three shifts show.
+    assert [line.split("\t")[2].split()[0] for line in primaries] == [
+        "carol",
+        "alice",
+        "bob",
+    ]
+
+
+def test_unknown_team_is_a_one_line_usage_error():
+    result = _run("oncall", "now", "--config", str(EXAMPLE), "--team", "ghosts")
+
+    assert result.exit_code == 2
+    assert "no team 'ghosts'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_time_without_offset_is_refused():
+    result = _run("oncall", "now", "--config", str(EXAMPLE), "--at", "2026-03-02T10:00")
+
+    assert result.exit_code == 2
+    assert "needs a UTC offset" in result.output
+
+
+def test_config_errors_print_located_lines_and_exit_2(tmp_path):
+    config = tmp_path / "gateway.yml"
+    config.write_text('database: /tmp/x.db\ndefault_channel: "#a"\nroutez: []\n')
+
+    result = _run("serve", "--config", str(config))
+
+    assert result.exit_code == 2
+    assert result.output.strip() == f"{config}:3:1: routez: unknown key"
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+    result = _run("oncall", "now", "--config", str(tmp_path / "absent.yml"))
+
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
+    assert "cannot read file" in result.output
