@@ -34,6 +34,10 @@ TOKEN_SECRET = "alert_gateway_token"
 PACK_FRAGMENT = "compose.yml.j2"
 DEFAULT_FRAGMENT = "compose/exporter.yml.j2"
 
+# Containers every stack has, besides Alertmanager and the gateway, which take
+# their names from the addresses the inventory gives them.
+FIXED_SERVICES = ("prometheus", "grafana", "jaeger", "seq", "blackbox-exporter")
+
 IMAGES = {
     "prometheus": "prom/prometheus:v2.53.2",
     "alertmanager": "prom/alertmanager:v0.27.0",
@@ -145,15 +149,21 @@ def _render_fragment(
 
 def render(context: RenderContext) -> Files:
     inventory = context.inventory
+    alertmanager = endpoint(inventory.stack.alertmanager.address)
+    gateway = endpoint(inventory.stack.gateway.address)
     exporters, exporter_secrets = exporter_containers(context)
+    _refuse_name_clashes(
+        [*FIXED_SERVICES, alertmanager.name, gateway.name],
+        exporters,
+    )
     secrets = [Secret(name, text) for name, text in STACK_SECRETS.items()]
     secrets = sorted(secrets + exporter_secrets, key=lambda secret: secret.name)
 
     text = context.render(
         TEMPLATE,
         images=IMAGES,
-        alertmanager=endpoint(inventory.stack.alertmanager.address),
-        gateway=endpoint(inventory.stack.gateway.address),
+        alertmanager=alertmanager,
+        gateway=gateway,
         exporters=exporters,
         secrets=secrets,
         secrets_dir=SECRETS_DIR,
@@ -164,6 +174,24 @@ def render(context: RenderContext) -> Files:
     )
     log.debug("rendered path=%s exporters=%d", PATH, len(exporters))
     return {PATH: text}
+
+
+def _refuse_name_clashes(stack: list[str], exporters: list[ExporterContainer]) -> None:
+    # YAML keeps the last of two equal keys without a word, so a clash would
+    # silently drop a container.
+    owners: dict[str, str] = {}
+    for name in stack:
+        if name in owners:
+            raise RenderError(f"{PATH}: the stack names two containers {name!r}")
+        owners[name] = "the stack"
+    for exporter in exporters:
+        if exporter.name in owners:
+            raise RenderError(
+                f"{PATH}: the exporter of service {exporter.service!r} would be "
+                f"named {exporter.name!r}, like a container of {owners[exporter.name]}"
+                "; rename the service"
+            )
+        owners[exporter.name] = f"service {exporter.service!r}"
 
 
 def check(files: Files, parsed: dict[str, Any]) -> None:

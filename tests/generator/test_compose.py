@@ -393,3 +393,14 @@ def test_an_alpine_redis_exporter_gets_a_health_check(tmp_path):
     ]
     assert exporter["image"].endswith("-alpine")
     assert exporter["healthcheck"]["test"][:2] == ["CMD", "wget"]
+
+
+def test_an_exporter_named_like_a_stack_container_is_refused(tmp_path):
+    inventory_file = tmp_path / "inventory.yaml"
+    inventory_file.write_text(
+        SMALL.read_text()
+        + "  - name: blackbox\n    kind: redis\n    team: payments\n    port: 6390\n"
+    )
+
+    with pytest.raises(RenderError, match="'blackbox-exporter', like a container"):
+        render_tree(inventory_file, tmp_path / "stack", targets=[compose])
