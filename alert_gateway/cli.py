@@ -142,6 +142,8 @@ def now(config_path: str, at_text: str | None, team: str | None) -> None:
     config = _load(config_path, secrets=False)
     at = _parse_at(at_text)
     for name, rotation in _rotations(config, team, config_path):
+        if not rotation.layers:
+            click.echo(f"{name}\t-\tnobody: rotation {rotation.name} has no members")
         for layer in rotation.layers:
             holder = on_call(rotation, at, layer.name)
             who = _describe(holder) if holder else "nobody"
