@@ -22,7 +22,6 @@ from tests.generator.conftest import CARDEALER, INVENTORIES, needs
 STATIC = INVENTORIES / "prom_static.yaml"
 FILE_SD = INVENTORIES / "prom_file_sd.yaml"
 CONSUL = INVENTORIES / "prom_consul.yaml"
-OBSGEN_LABELS = {"service", "team", "env", "kind"}
 
 
 def render_tree(
@@ -52,9 +51,15 @@ def scrape_config(files: Files, job: str) -> dict:
 
 
 def static_targets(job: dict) -> dict[str, dict[str, str]]:
-    """Labels of every static target of `job`, by address."""
+    """Labels of every static target of `job` by address, with those the job's
+    relabelling sets to the same value on every target."""
+    constant = {
+        step["target_label"]: step["replacement"]
+        for step in job.get("relabel_configs", [])
+        if "source_labels" not in step and not step["target_label"].startswith("__")
+    }
     return {
-        address: entry["labels"]
+        address: {**entry["labels"], **constant}
         for entry in job.get("static_configs", [])
         for address in entry["targets"]
     }
@@ -185,6 +190,7 @@ def test_probe_job_covers_every_health_endpoint_of_http_services(tmp_path):
     assert ready["service"] == "checkout" and ready["team"] == "storefront"
     assert targets["http://gateway:8081/health"]["tier"] == "edge"
     assert probe["relabel_configs"] == [
+        {"target_label": "env", "replacement": "test"},
         {"source_labels": ["__address__"], "target_label": "__param_target"},
         {"source_labels": ["__param_target"], "target_label": "instance"},
         {"target_label": "__address__", "replacement": "blackbox-exporter:9115"},
@@ -203,7 +209,15 @@ def test_file_sd_jobs_read_target_files_holding_the_same_targets(tmp_path):
     assert by_address["gateway:8081"]["tier"] == "edge"
     probes = json.loads(files["prometheus/targets/health-probe.json"])
     assert len(probes) == 4
-    assert all(set(group["labels"]) >= OBSGEN_LABELS for group in probes)
+    assert all(set(group["labels"]) >= {"service", "team", "kind"} for group in probes)
+    # env and kind are the same for every target of a kind: the job sets them.
+    assert by_address["checkout:8080"] == {"service": "checkout", "team": "storefront"}
+    assert static_targets({**http, "static_configs": groups})["checkout:8080"] == {
+        "env": "test",
+        "kind": "http",
+        "service": "checkout",
+        "team": "storefront",
+    }
 
 
 def test_consul_jobs_watch_only_the_inventorys_services_and_relabel_them(tmp_path):
@@ -219,8 +233,7 @@ def test_consul_jobs_watch_only_the_inventorys_services_and_relabel_them(tmp_pat
         }
     ]
     relabel = http["relabel_configs"]
-    assert relabel[0]["source_labels"] == ["__meta_consul_service"]
-    assert relabel[0]["target_label"] == "service"
+    assert relabel_value(relabel, "service", "checkout") == "checkout"
     assert relabel_value(relabel, "team", "checkout") == "storefront"
     assert relabel_value(relabel, "team", "gateway") == "platform"
     assert relabel_value(relabel, "tier", "gateway") == "edge"
@@ -243,7 +256,8 @@ def relabel_value(steps: list[dict], label: str, service: str) -> str | None:
         elif sources == ["__meta_consul_service"]:
             match = re.fullmatch(step.get("regex", "(.*)"), service)
             if match:
-                value = match.expand(step["replacement"].replace("$1", r"\1"))
+                replacement = step.get("replacement", "$1")
+                value = match.expand(replacement.replace("$1", r"\1"))
     return value
 
 
@@ -305,7 +319,7 @@ def test_check_rejects_a_target_file_without_obsgen_labels():
         "prometheus/targets/http.json": [{"targets": ["a:1"], "labels": {"env": "x"}}],
     }
     with pytest.raises(
-        RenderError, match=r"targets/http.json: a:1 lacks service, team, kind"
+        RenderError, match=r"targets/http.json: a:1 lacks service, team"
     ):
         prometheus.check(files, parsed)
 
