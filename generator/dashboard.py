@@ -10,6 +10,7 @@ panels laid out on the 24-column grid, every query going through the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 import jinja2
@@ -60,7 +61,8 @@ class PanelSpec(Spec):
     min: float | None = None
     max: float | None = None
     mappings: Literal["up_down"] | None = None
-    targets: list[TargetSpec] = Field(min_length=1)
+    # Queries are lettered A to Z.
+    targets: list[TargetSpec] = Field(min_length=1, max_length=26)
 
 
 class RowSpec(Spec):
@@ -98,8 +100,11 @@ def load_spec(
     Specifications are read as plain YAML, not rendered: Grafana's own
     `{{label}}` legends would otherwise clash with jinja.
     """
+    loader = environment.loader
+    if loader is None:
+        return None
     try:
-        text, filename, _ = environment.loader.get_source(environment, name)  # type: ignore[union-attr]
+        text, filename, _ = loader.get_source(environment, name)
     except jinja2.TemplateNotFound:
         return None
 
@@ -190,7 +195,9 @@ def panel(
     return built
 
 
-def target_json(target: TargetSpec, index: int, text) -> dict[str, Any]:
+def target_json(
+    target: TargetSpec, index: int, text: Callable[[str], str]
+) -> dict[str, Any]:
     built: dict[str, Any] = {
         "datasource": dict(DATASOURCE_REF),
         "expr": text(target.expr),
@@ -230,8 +237,8 @@ def steps(base: dict[str, Any], value: Any) -> dict[str, Any]:
 
 UP_DOWN_MAPPING = {
     "options": {
-        "0": {"color": "red", "index": 0, "text": "DOWN"},
-        "1": {"color": "green", "index": 1, "text": "UP"},
+        "0": {"color": "red", "text": "DOWN"},
+        "1": {"color": "green", "text": "UP"},
     },
     "type": "value",
 }
@@ -243,8 +250,6 @@ def panel_options(spec: PanelSpec, colored: bool) -> dict[str, Any]:
     A stat panel without thresholds is left uncoloured: Grafana's default
     thresholds would paint any value over 80 red.
     """
-    if spec.type == "timeseries":
-        return {"tooltip": {"mode": "multi", "sort": "desc"}}
     if spec.type in {"stat", "gauge", "bargauge"}:
         return {
             "colorMode": "background" if colored else "none",

@@ -8,7 +8,7 @@ These checks catch that before anything is written.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -40,10 +40,10 @@ DURATION_STANDINS = {
 RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
 
 
-def check_dashboards(boards: dict[str, Any]) -> None:
+def check_dashboards(boards: Iterable[tuple[str, Any]]) -> None:
     """Raise RenderError naming the file and panel of the first broken dashboard."""
     uids: dict[str, str] = {}
-    for path, board in sorted(boards.items()):
+    for path, board in boards:
         check_dashboard(path, board)
         uid = board["uid"]
         if uid in uids:
@@ -208,7 +208,7 @@ def standins(expr: str) -> str:
 
 
 def check_provisioning(
-    parsed: dict[str, Any], datasource_file: str, provider_file: str, path: str
+    parsed: Mapping[str, Any], datasource_file: str, provider_file: str, path: str
 ) -> None:
     """The datasource exists once, as the default, and the provider reads `path`."""
     datasources = (parsed.get(datasource_file) or {}).get("datasources") or []

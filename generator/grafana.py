@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,16 +78,17 @@ def render(context: RenderContext) -> Files:
     return files
 
 
-def check(files: Files, parsed: dict[str, Any]) -> None:
+def check(files: Files, parsed: Mapping[str, Any]) -> None:
     check_provisioning(
         parsed, DATASOURCE_FILE, PROVIDER_FILE, DASHBOARDS_CONTAINER_PATH
     )
-    boards = {
-        path: board
-        for path, board in parsed.items()
+    # One dashboard at a time, so that a lazily parsed mapping stays small.
+    dashboards = (
+        (path, parsed[path])
+        for path in sorted(files)
         if path.startswith(f"{DASHBOARDS_FOLDER}/") and path.endswith(".json")
-    }
-    check_dashboards(boards)
+    )
+    check_dashboards(dashboards)
 
 
 @dataclass(frozen=True)

@@ -390,7 +390,7 @@ def test_check_catches_a_broken_dashboard(small, breakage):
     breaks(boards[path])
 
     with pytest.raises(RenderError, match=message) as caught:
-        check_dashboards(boards)
+        check_dashboards(sorted(boards.items()))
     assert str(caught.value).startswith(path)
 
 
@@ -402,7 +402,7 @@ def test_check_names_the_panel_at_fault(small):
     with pytest.raises(
         RenderError, match=r"'Firing alerts': fieldConfig\.defaults has no unit"
     ):
-        check_dashboards(boards)
+        check_dashboards(sorted(boards.items()))
 
 
 def test_check_catches_two_dashboards_sharing_a_uid(small):
@@ -412,7 +412,7 @@ def test_check_catches_two_dashboards_sharing_a_uid(small):
     ]
 
     with pytest.raises(RenderError, match="is also the uid of"):
-        check_dashboards(boards)
+        check_dashboards(sorted(boards.items()))
 
 
 def test_check_finds_panels_inside_collapsed_rows(small):
@@ -425,7 +425,7 @@ def test_check_finds_panels_inside_collapsed_rows(small):
     row.update(collapsed=True, panels=[hidden])
 
     with pytest.raises(RenderError, match="panel 999"):
-        check_dashboards(boards)
+        check_dashboards(sorted(boards.items()))
 
 
 # Queries with Grafana variables
