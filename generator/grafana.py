@@ -19,7 +19,11 @@ import jinja2
 
 from generator import dashboard as model
 from generator.dashboard import DashboardSpec, PackPanels, PanelSpec
-from generator.dashboard_check import check_dashboards, check_provisioning
+from generator.dashboard_check import (
+    check_dashboards,
+    check_provisioning,
+    expr_problem,
+)
 from generator.errors import PackError
 from generator.inventory import Inventory, Service
 from generator.links import dashboard_uid, service_dashboard_name
@@ -176,10 +180,11 @@ def _is_number(value: Any) -> bool:
 def rows_of(
     specs: list[tuple[str | None, list[PanelSpec]]],
     resolve: Callable[[str], Any],
+    where: str,
     replace: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Panels of several rows, laid out and numbered; `resolve` gives a named
-    threshold's value."""
+    threshold's value, `where` names the specification in errors."""
     rows = []
     for title, panels in specs:
         built = []
@@ -188,6 +193,10 @@ def rows_of(
             if isinstance(value, str):
                 value = resolve(value)
             built.append(model.panel(panel_spec, value, replace))
+            # Caught here, a bad query names the file its author edits.
+            for target in built[-1]["targets"]:
+                if problem := expr_problem(target["expr"]):
+                    raise PackError(f"{where}: panel {panel_spec.title!r}: {problem}")
         rows.append((title, built))
     return model.layout(rows)
 
@@ -205,7 +214,7 @@ def overview(common: Common, overview_spec: DashboardSpec) -> dict[str, Any]:
         title=f"{inventory.stack.name}: {overview_spec.title}",
         description=common.description(overview_spec.description),
         tags=common.tags(*overview_spec.tags),
-        panels=rows_of(rows, resolver(thresholds, OVERVIEW_SPEC)),
+        panels=rows_of(rows, resolver(thresholds, OVERVIEW_SPEC), OVERVIEW_SPEC),
         variables=[model.datasource_variable(common.datasource_uid)],
         links=common.links(overview=False),
     )
@@ -229,7 +238,7 @@ def infrastructure(
             specs, where = pack_panels.panels, name
             title = pack_panels.title or title
         resolve = resolver(stack_thresholds(inventory, kind), where)
-        row = rows_of([(title, specs)], resolve, {"<kind>": kind})
+        row = rows_of([(title, specs)], resolve, where, {"<kind>": kind})
         offset_rows(row, panels)
         panels.extend(row)
 
@@ -288,7 +297,7 @@ def service_dashboard(
             f"owned by team {values.team}."
         ),
         tags=common.tags(*service_spec.tags, f"team-{values.team}"),
-        panels=rows_of(rows, values.numbers.__getitem__),
+        panels=rows_of(rows, values.numbers.__getitem__, SERVICE_SPEC),
         variables=variables,
         links=common.links(),
     )

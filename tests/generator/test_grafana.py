@@ -312,6 +312,20 @@ def test_provisioning_reads_the_mounted_folder_and_matches_the_dashboards(small)
     assert grafana.PROVISIONING_CONTAINER_PATH == "/etc/grafana/provisioning"
 
 
+def test_compose_mounts_the_folders_where_provisioning_looks(small):
+    # The compose file mounts the rendered folders; the provider's path and the
+    # provisioning folder must be where those mounts land.
+    from generator import compose
+
+    rendered = compose.render(small.context)
+    (path,) = [p for p in rendered if p.endswith(".yml")]
+    volumes = parse_back(path, rendered[path])["services"]["grafana"]["volumes"]
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in volumes}
+
+    assert mounts["../grafana/dashboards"] == grafana.DASHBOARDS_CONTAINER_PATH
+    assert mounts["../grafana/provisioning"] == grafana.PROVISIONING_CONTAINER_PATH
+
+
 def test_check_refuses_a_provider_reading_another_folder(small):
     parsed = copy.deepcopy(small.parsed)
     parsed[grafana.PROVIDER_FILE]["providers"][0]["options"]["path"] = "/elsewhere"
@@ -561,3 +575,12 @@ def test_prototype_fills_values_exactly_as_json_dumps_writes_them():
     filled = prototype.fill({"n": 0.1, "m": 536870912}, {"t": text})
     real = {"list": [536870912], "n": 0.1, "t": f"<{text}>"}
     assert filled == json.dumps(real, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def test_a_pack_query_that_does_not_parse_names_its_file_and_panel(tmp_path):
+    with pytest.raises(PackError, match=r"panels.yml: panel 'Hits': .*does not parse"):
+        _memcached(
+            tmp_path,
+            "panels:\n  - title: Hits\n    unit: ops\n"
+            "    targets:\n      - expr: sum(rate(hits_total[$__rate_interval])\n",
+        )
