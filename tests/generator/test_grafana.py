@@ -112,7 +112,9 @@ def test_small_inventories_pass_the_structural_checks(small):
 def test_files_are_sorted_two_space_json_with_a_final_newline(cardealer):
     for path, text in cardealer.files.items():
         if path.endswith(".json"):
-            again = json.dumps(json.loads(text), indent=2, sort_keys=True)
+            again = json.dumps(
+                json.loads(text), indent=2, sort_keys=True, ensure_ascii=False
+            )
             assert text == again + "\n", path
 
 
