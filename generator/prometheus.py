@@ -58,6 +58,10 @@ STATIC_UNDER_CONSUL = [
     "service and are not registered, and the Consul server must not be found",
     "through itself, or its target would vanish exactly when it fails.",
 ]
+PROBE_COMMENT = [
+    "Health endpoints, probed through the blackbox exporter so that a service",
+    "whose health check fails alerts even while its metrics endpoint answers.",
+]
 PROBES_UNDER_CONSUL = [
     "Listed from the inventory, not the catalog: probes must go on when a",
     "service leaves the catalog.",
@@ -93,6 +97,8 @@ class Job:
     targets: list[Target] = field(default_factory=list)
     consul_services: list[str] = field(default_factory=list)
     relabel: list[Relabel] = field(default_factory=list)
+    # Comment lines above the job, and above its listed targets.
+    comment: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -103,31 +109,28 @@ class Job:
 def render(context: RenderContext) -> Files:
     inventory = context.inventory
     jobs = [_kind_job(inventory, kind) for kind in inventory.kinds()]
-    probe = _probe_job(inventory)
+    jobs.append(_probe_job(inventory))
     file_sd = inventory.stack.discovery == "file_sd"
 
     files: Files = {
         CONFIG: context.render(
             "prometheus/prometheus.yml.j2",
             jobs=jobs,
-            probe=probe,
             file_sd=file_sd,
             self_job=SELF_JOB,
-            blackbox_address=BLACKBOX_ADDRESS,
-            probe_module=PROBE_MODULE,
         ),
         BLACKBOX_CONFIG: context.render(
             "prometheus/blackbox.yml.j2", probe_module=PROBE_MODULE
         ),
     }
     if file_sd:
-        for job in [*jobs, probe]:
+        for job in jobs:
             if job.targets:
                 files[f"prometheus/{job.targets_file}"] = _file_sd(job.targets)
 
     for kind in inventory.kinds():
         files[f"{RULES_DIR}/{kind}.yml"] = render_rules(context, kind)
-    log.debug("rendered prometheus jobs=%d kinds=%d", len(jobs) + 2, len(jobs))
+    log.debug("rendered prometheus jobs=%d", len(jobs) + 1)
     return files
 
 
@@ -234,6 +237,7 @@ def _probe_job(inventory: Inventory) -> Job:
     """Blackbox probes of every health endpoint, listed from the inventory in every
     discovery mode: a probe must go on when the service leaves the catalog."""
     job = Job(PROBE_JOB, "/probe", {"module": [PROBE_MODULE]})
+    job.comment = PROBE_COMMENT
     for service in inventory.services:
         labels = {**target_labels(service), "kind": service.kind}
         for path in inventory.health_paths(service):
