@@ -283,3 +283,57 @@ def test_a_pack_for_a_new_kind_in_the_templates_folder_needs_no_code(tmp_path):
     assert target["labels"]["service"] == "sessions"
     check = promtool("check", "config", output / prometheus.CONFIG)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_slow_scrapes_widen_the_rate_window_and_its_recording_names(tmp_path):
+    document = yaml.safe_load(STATIC.read_text())
+    document["stack"]["scrape_interval"] = "2m"
+    document["stack"]["scrape_timeout"] = "1m"
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(document))
+
+    _, files = render_tree(inventory, tmp_path / "out")
+
+    http = files["prometheus/rules/http.yml"]
+    assert "[8m]" in http and "[5m]" not in http
+    assert "service:http_requests_error_ratio:rate8m{" in http
+    result = promtool(
+        "check",
+        "rules",
+        "--lint-fatal",
+        "prometheus/rules/http.yml",
+        cwd=tmp_path / "out",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_pack_asking_for_a_threshold_it_lacks_fails_with_the_template_named(
+    tmp_path,
+):
+    pack = tmp_path / "templates" / "rules" / "memcached"
+    pack.mkdir(parents=True)
+    for name, text in MEMCACHED_PACK.items():
+        text = text.replace('scopes("down_for")', 'scopes("down_fro")')
+        (pack / name).write_text(textwrap.dedent(text))
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "stack: {name: shop, environment: test}\n"
+        "teams: [{name: web, slack_channel: '#web'}]\n"
+        "services: [{name: sessions, kind: memcached, team: web, port: 11211}]\n"
+    )
+
+    result = run_obsgen(
+        "render",
+        inventory,
+        "-o",
+        tmp_path / "out",
+        "--templates",
+        tmp_path / "templates",
+    )
+
+    assert result.exit_code == 1
+    assert (
+        "rules/memcached/alerts.yml.j2: unknown threshold 'down_fro'" in result.output
+    )
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
