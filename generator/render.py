@@ -7,9 +7,12 @@ produced. Nothing here touches the output folder; `output` does that.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,7 +74,7 @@ class Target(Protocol):
 
     def render(self, context: RenderContext) -> Files: ...
 
-    def check(self, files: Files, parsed: dict[str, Any]) -> None:
+    def check(self, files: Files, parsed: Mapping[str, Any]) -> None:
         """Raise RenderError when a file this target rendered is wrong."""
 
 
@@ -87,19 +90,68 @@ def source_name(inventory_path: Path, output_dir: Path) -> str:
 def render_stack(context: RenderContext, targets: list[Target]) -> Files:
     """All files of the stack by relative path, each parsed back and checked."""
     files: Files = {}
-    for target in targets:
-        produced = target.render(context)
-        clash = files.keys() & produced.keys()
-        if clash:
-            raise RenderError(f"two targets render {sorted(clash)[0]}")
-        files.update(produced)
+    with _collector_paused():
+        for target in targets:
+            produced = target.render(context)
+            clash = files.keys() & produced.keys()
+            if clash:
+                raise RenderError(f"two targets render {sorted(clash)[0]}")
+            files.update(produced)
 
-    parsed = {path: parse_back(path, text) for path, text in sorted(files.items())}
-    for target in targets:
-        target.check(files, parsed)
+        parsed = ParsedFiles(files)
+        for target in targets:
+            target.check(files, parsed)
+        parsed.parse_remaining()
 
     log.debug("rendered files=%d stack=%s", len(files), context.inventory.stack.name)
     return dict(sorted(files.items()))
+
+
+class ParsedFiles(Mapping[str, Any]):
+    """Rendered files parsed back on first use.
+
+    Dashboards are most of a large stack's bytes and each is checked once, so
+    JSON is parsed again on every look-up rather than held; the few YAML files
+    are read by several targets and kept.
+    """
+
+    def __init__(self, files: Files) -> None:
+        self._files = files
+        self._kept: dict[str, Any] = {}
+        self._seen: set[str] = set()
+
+    def __getitem__(self, path: str) -> Any:
+        if path in self._kept:
+            return self._kept[path]
+        value = parse_back(path, self._files[path])
+        self._seen.add(path)
+        if not path.endswith(".json"):
+            self._kept[path] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def parse_remaining(self) -> None:
+        """Parse every file no check has looked at, so none goes out unparsed."""
+        for path in self._files.keys() - self._seen:
+            parse_back(path, self._files[path])
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # Rendering and parsing allocate millions of small objects and no cycles
+    # worth collecting; the cyclic collector would walk them over and over.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def parse_back(path: str, text: str) -> Any:
