@@ -7,7 +7,6 @@ answered with a 4xx, so the gateway never answers one for a reason of its own.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -83,7 +82,12 @@ def create_app(
     deliverer = Deliverer(config, store, sink, metrics, clock)
     escalator = Escalator(deliverer)
     worker = Worker(deliverer, after_pass=escalator.run)
-    store.set_on_commit(worker.wake)
+
+    def arrived(group_keys: list[str]) -> None:
+        deliverer.arrived(group_keys)
+        worker.wake()
+
+    store.set_on_commit(arrived)
     gateway = Gateway(
         config,
         store,
@@ -141,10 +145,9 @@ def _webhook_routes(app: FastAPI, gateway: Gateway) -> None:
         gateway.metrics.received.inc()
 
         try:
-            future = gateway.store.submit(
+            accepted = await gateway.store.accept(
                 notification, body, team=team, now=gateway.clock.now()
             )
-            accepted = await asyncio.wrap_future(future)
         except StoreUnavailable as error:
             log.error("notification not stored", extra={"error": str(error)})
             return _error(503, "cannot store the notification now, retry")

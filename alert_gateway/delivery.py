@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 # The worker looks for work at least this often (escalations, acknowledgements).
 _POLL_SECONDS = 1.0
 _MIN_IDLE_SECONDS = 0.1
+# How often the in-memory view of due groups is checked against the store.
+_RESYNC_SECONDS = 60.0
+_GROUPS_PER_PASS = 200
+_NOTIFICATIONS_PER_PASS = 500
 
 
 class Clock(Protocol):
@@ -155,20 +159,38 @@ class Deliverer:
         # The channel routed to for groups not yet posted, to pace them cheaply.
         self._routed: dict[str, str] = {}
         self._note_retry_at: dict[int, float] = {}
+        # Groups with pending notifications and when each is due: kept in memory
+        # from commits and retries, and checked against the store now and then.
+        self._due_at: dict[str, float] = {}
+        self._arrivals: set[str] = set()
+        self._arrivals_lock = threading.Lock()
+        self._synced_at: float | None = None
+
+    def arrived(self, group_keys: Iterable[str]) -> None:
+        """Note groups that got new notifications (called by the store's writer)."""
+        with self._arrivals_lock:
+            self._arrivals.update(group_keys)
 
     def run_once(self, *, stopping: Callable[[], bool] = lambda: False) -> int:
         """Deliver what is due now; return how many Slack calls succeeded."""
+        now = self.clock.now()
+        self._sync(now)
+        due = sorted((at, key) for key, at in self._due_at.items() if at <= now)[
+            :_GROUPS_PER_PASS
+        ]
         done = 0
-        for due in self.store.due_groups(self.clock.now(), limit=200):
+        for _, group_key in due:
             if stopping():
                 return done
             # A group whose channel must wait is skipped before its payloads are read.
-            channel = due.channel or self._known_channel(due.group_key)
+            channel = self._known_channel(group_key)
             if channel is not None and not self.gate.ready(channel, self.clock.now()):
                 continue
-            pendings = self.store.pending(due.group_key, limit=500)
-            if pendings:
-                done += self._deliver_guarded(pendings)
+            pendings = self.store.pending(group_key, limit=_NOTIFICATIONS_PER_PASS)
+            if not pendings:
+                self._due_at.pop(group_key, None)
+                continue
+            done += self._deliver_guarded(pendings)
         for record in self.store.groups_to_refresh():
             if stopping():
                 return done
@@ -183,10 +205,29 @@ class Deliverer:
         """Seconds until something may be due, at most the poll interval."""
         now = self.clock.now()
         moments = [now + _POLL_SECONDS]
-        for moment in (self.store.next_due_at(now), self.gate.next_ready(now)):
-            if moment is not None:
-                moments.append(moment)
+        later = [at for at in self._due_at.values() if at > now]
+        if later:
+            moments.append(min(later))
+        ready = self.gate.next_ready(now)
+        if ready is not None:
+            moments.append(ready)
         return max(0.0, min(moments) - now)
+
+    def _sync(self, now: float) -> None:
+        with self._arrivals_lock:
+            arrivals, self._arrivals = self._arrivals, set()
+        for group_key in arrivals:
+            # A group backing off stays due when its backoff ends.
+            self._due_at.setdefault(group_key, now)
+
+        if self._synced_at is not None and now - self._synced_at < _RESYNC_SECONDS:
+            return
+        # The store is the truth: at start, and now and then, read it whole.
+        self._synced_at = now
+        for due in self.store.due_groups(float("inf"), limit=1_000_000):
+            self._due_at[due.group_key] = due.next_attempt_at
+            if due.channel is not None:
+                self._routed[due.group_key] = due.channel
 
     # One group -------------------------------------------------------------
 
@@ -207,6 +248,7 @@ class Deliverer:
                 now=self.clock.now(),
             )
             self.metrics.dead_lettered.labels(reason="gateway_error").inc(len(pendings))
+            self._due_at.pop(group_key, None)
             return 0
 
     def deliver_group(self, pendings: list[Pending]) -> int:
@@ -227,6 +269,7 @@ class Deliverer:
         channel = record.channel or self._channel_ids.get(
             target.channel, target.channel
         )
+        self._routed[group_key] = channel
         now = self.clock.now()
         if not self.gate.ready(channel, now):
             return 0
@@ -265,9 +308,11 @@ class Deliverer:
 
         if first:
             record.channel = result.channel or channel
+            # Slack named the channel by id: later calls use it, so pace it too.
+            self.gate.wrote(record.channel, self.clock.now())
             record.ts = result.ts
             self._channel_ids[target.channel] = record.channel
-            self._routed.pop(group_key, None)
+            self._routed[group_key] = record.channel
         record.shown_ack_seq = record.ack_seq
         record.updated_at = self.clock.now()
         if state.status == "resolved" and not record.resolved_reply_posted:
@@ -275,6 +320,8 @@ class Deliverer:
             if not self._post_resolved_reply(record, state, pendings, context):
                 return 1
         self.store.save_group(record, delivered=ids)
+        if len(pendings) < _NOTIFICATIONS_PER_PASS:
+            self._due_at.pop(group_key, None)
 
         self._count_delivered(pendings)
         verb = "posted" if first else "updated"
@@ -282,6 +329,7 @@ class Deliverer:
         return 1
 
     def _known_channel(self, group_key: str) -> str | None:
+        # Channels recorded from Slack's answers are ids already; names map to them.
         channel = self._routed.get(group_key)
         return None if channel is None else self._channel_ids.get(channel, channel)
 
@@ -363,6 +411,7 @@ class Deliverer:
             if result.retry_after:
                 self.gate.pause(channel, now + result.retry_after)
             self.store.retry_later(ids, at=now + delay, reason=result.reason)
+            self._due_at[pendings[0].group_key] = now + delay
             self.metrics.retried.labels(reason=result.reason).inc()
             log.warning(
                 "slack call failed, will retry",
@@ -377,6 +426,7 @@ class Deliverer:
             reason=result.reason,
             now=now,
         )
+        self._due_at.pop(pendings[0].group_key, None)
         self.metrics.dead_lettered.labels(reason=result.reason).inc(len(ids))
         log.error("slack refused, moved to dead letters", extra=context)
 

@@ -9,15 +9,16 @@ HTTP endpoints that read) goes through a second connection guarded by a lock.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -119,6 +120,7 @@ class DueGroup:
     group_key: str
     team: str | None
     channel: str | None
+    next_attempt_at: float
 
 
 @dataclass
@@ -173,18 +175,18 @@ class ThreadNote:
 class Store(Protocol):
     """What the gateway needs from storage; a PostgreSQL backend implements the same."""
 
-    def set_on_commit(self, callback: Callable[[], None] | None) -> None: ...
+    def set_on_commit(self, callback: Callable[[list[str]], None] | None) -> None: ...
 
     def writer_alive(self) -> bool: ...
 
-    def submit(
+    async def accept(
         self,
         notification: Notification,
         payload: bytes,
         *,
         team: str | None,
         now: float,
-    ) -> Future[Accepted]: ...
+    ) -> Accepted: ...
 
     def due_groups(self, now: float, *, limit: int) -> list[DueGroup]: ...
 
@@ -239,8 +241,11 @@ class Store(Protocol):
 
 @dataclass
 class _Submission:
+    """One notification waiting for a commit, and who waits for the outcome."""
+
     row: tuple[object, ...]
-    future: Future[Accepted] = field(default_factory=Future)
+    future: Future[Accepted] | None = None
+    waiter: asyncio.Future[Accepted] | None = None
 
 
 _STOP = object()
@@ -253,7 +258,7 @@ class SqliteStore:
         self,
         path: str | Path,
         *,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[list[str]], None] | None = None,
         queue_limit: int = _QUEUE_LIMIT,
     ) -> None:
         self.path = str(path)
@@ -272,11 +277,26 @@ class SqliteStore:
         )
         self._writer.start()
 
-    def set_on_commit(self, callback: Callable[[], None] | None) -> None:
-        """Call `callback` after each batch of new notifications is committed."""
+    def set_on_commit(self, callback: Callable[[list[str]], None] | None) -> None:
+        """Call `callback` with the group keys of each committed batch of new ones."""
         self._on_commit = callback
 
     # Accepting webhooks ---------------------------------------------------------
+
+    async def accept(
+        self,
+        notification: Notification,
+        payload: bytes,
+        *,
+        team: str | None,
+        now: float,
+    ) -> Accepted:
+        """Store a notification; return once the batch holding it is committed."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._enqueue(
+            _Submission(_row(notification, payload, team, now), waiter=waiter)
+        )
+        return await waiter
 
     def submit(
         self,
@@ -286,25 +306,22 @@ class SqliteStore:
         team: str | None,
         now: float,
     ) -> Future[Accepted]:
-        """Queue a notification for the next group commit, which resolves the future."""
+        """`accept` for callers outside an event loop: the future resolves on commit."""
+        future: Future[Accepted] = Future()
+        self._enqueue(
+            _Submission(_row(notification, payload, team, now), future=future)
+        )
+        return future
+
+    def _enqueue(self, submission: _Submission) -> None:
         if not self._writer.is_alive():
             raise StoreUnavailable("the store's writer has stopped")
-        row = (
-            notification.dedup_key(),
-            notification.group_key,
-            team,
-            now,
-            payload,
-            now,
-        )
-        submission = _Submission(row)
         try:
             self._queue.put_nowait(submission)
         except queue.Full:
             raise StoreUnavailable(
                 "too many notifications waiting to be stored"
             ) from None
-        return submission.future
 
     def writer_alive(self) -> bool:
         return self._writer.is_alive()
@@ -346,14 +363,19 @@ class SqliteStore:
         except sqlite3.Error as error:
             _rollback(conn)
             log.error("commit failed", extra={"batch": len(batch), "error": str(error)})
-            for submission in batch:
-                submission.future.set_exception(StoreUnavailable(str(error)))
+            failure = StoreUnavailable(str(error))
+            _settle(batch, [failure] * len(batch))
             return
 
-        for submission, result in zip(batch, results, strict=True):
-            submission.future.set_result(result)
-        if self._on_commit is not None and any(not r.duplicate for r in results):
-            self._on_commit()
+        # The delivery side hears of new notifications before anyone is answered.
+        arrived = [
+            submission.row[1]
+            for submission, result in zip(batch, results, strict=True)
+            if not result.duplicate
+        ]
+        if self._on_commit is not None and arrived:
+            self._on_commit(arrived)  # type: ignore[arg-type]
+        _settle(batch, results)
 
     # Delivery ------------------------------------------------------------------
 
@@ -365,7 +387,8 @@ class SqliteStore:
         """
         with self._reading() as conn:
             rows = conn.execute(
-                f"SELECT n.group_key, n.team, g.channel FROM {_HEADS}"
+                "SELECT n.group_key, n.team, g.channel, n.next_attempt_at"
+                f" FROM {_HEADS}"
                 " LEFT JOIN groups AS g ON g.group_key = n.group_key"
                 " WHERE n.next_attempt_at <= ? ORDER BY n.id LIMIT ?",
                 (now, limit),
@@ -661,6 +684,40 @@ def _connect(path: str) -> sqlite3.Connection:
     # commit. Group commits share that sync among every request of a batch.
     conn.execute("PRAGMA synchronous = FULL")
     return conn
+
+
+def _row(
+    notification: Notification, payload: bytes, team: str | None, now: float
+) -> tuple[object, ...]:
+    return (notification.dedup_key(), notification.group_key, team, now, payload, now)
+
+
+def _settle(
+    batch: list[_Submission], outcomes: Sequence[Accepted | StoreUnavailable]
+) -> None:
+    # One wake-up per event loop and batch rather than one per request.
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, object]]] = {}
+    for submission, outcome in zip(batch, outcomes, strict=True):
+        if submission.waiter is not None:
+            loop = submission.waiter.get_loop()
+            by_loop.setdefault(loop, []).append((submission.waiter, outcome))
+        elif submission.future is not None and isinstance(outcome, Exception):
+            submission.future.set_exception(outcome)
+        elif submission.future is not None:
+            submission.future.set_result(outcome)  # type: ignore[arg-type]
+    for loop, pairs in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+            loop.call_soon_threadsafe(_resolve, pairs)
+
+
+def _resolve(pairs: list[tuple[asyncio.Future, object]]) -> None:
+    for waiter, outcome in pairs:
+        if waiter.done():  # the client went away and the request was cancelled
+            continue
+        if isinstance(outcome, Exception):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -38,7 +38,9 @@ sys.path.insert(0, str(ROOT))
 from tests.alert_gateway.fake_slack import DEFAULT_TOKEN, FakeSlack  # noqa: E402
 
 GROUPS = 200
-CHANNELS = 4
+CHANNELS = 20
+# Slack's own pace; the fake Slack enforces nothing in the load run.
+INTERVAL_SECONDS = 1.0
 DRAIN_SECONDS = 60.0
 
 CONFIG = """
@@ -70,7 +72,7 @@ async def receive(request: Request):
 """
 
 
-def payload(index: int, groups: int) -> bytes:
+def payload(index: int, groups: int, channels: int = CHANNELS) -> bytes:
     """A webhook of 3 alerts; each index is a distinct notification (no dedup)."""
     group = index % groups
     name = f"Load{group:03d}"
@@ -80,7 +82,7 @@ def payload(index: int, groups: int) -> bytes:
             "labels": {
                 "alertname": name,
                 "severity": "critical" if group % 5 == 0 else "warning",
-                "channel": f"c{group % CHANNELS}",
+                "channel": f"c{group % channels}",
                 "instance": f"host-{instance}:9100",
                 "job": "node",
             },
@@ -103,7 +105,7 @@ def payload(index: int, groups: int) -> bytes:
         "status": "firing",
         "receiver": "gateway",
         "groupLabels": {"alertname": name},
-        "commonLabels": {"alertname": name, "channel": f"c{group % CHANNELS}"},
+        "commonLabels": {"alertname": name, "channel": f"c{group % channels}"},
         "commonAnnotations": {},
         "externalURL": "http://alertmanager:9093",
         "alerts": alerts,
@@ -191,12 +193,12 @@ def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def start_gateway(
-    directory: Path, slack: FakeSlack, *, interval: float
+    directory: Path, slack: FakeSlack, *, interval: float, channels: int = CHANNELS
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     routes = "\n".join(
         f"  - matchers: {{channel: c{i}}}\n    channel: '#bench-{i}'"
-        for i in range(CHANNELS)
+        for i in range(channels)
     )
     config = directory / "gateway.yml"
     config.write_text(
@@ -233,7 +235,7 @@ def metric(port: int, name: str) -> float:
 
 def gateway_run(bodies: list[bytes], connections: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
-        process, port = start_gateway(Path(tmp), slack, interval=0.0)
+        process, port = start_gateway(Path(tmp), slack, interval=INTERVAL_SECONDS)
         try:
             figures = load(port, bodies, connections, process.pid)
             deadline = time.monotonic() + DRAIN_SECONDS
@@ -286,11 +288,11 @@ def floor_run(bodies: list[bytes], connections: int) -> None:
 def storm_run(groups: int = 40, channels: int = 4) -> None:
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
         slack.limit_rate_per_channel(1.0)
-        process, port = start_gateway(Path(tmp), slack, interval=1.0)
+        process, port = start_gateway(Path(tmp), slack, interval=1.0, channels=channels)
         try:
             started = time.monotonic()
             slack.reject_all_until(started + 5.0)
-            bodies = [payload(i, groups) for i in range(groups)]
+            bodies = [payload(i, groups, channels) for i in range(groups)]
             figures = load(port, bodies, 8)
             reached = slack.wait_for(
                 lambda calls: (

@@ -160,6 +160,7 @@ def gateway(tmp_path, fake_slack, clock, slack_token):
     sink = SlackWebSink(slack_token, base_url=fake_slack.base_url, pacer=pacer)
     metrics = GatewayMetrics(queue_depth=store.queue_depth)
     deliverer = Deliverer(config, store, sink, metrics, clock, rng=random.Random(7))
+    store.set_on_commit(deliverer.arrived)
 
     def receive(body: dict, team: str | None = None) -> None:
         notification = Notification.model_validate(body)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from concurrent.futures import Future
 
 import pytest
 from fastapi.testclient import TestClient
@@ -123,10 +122,8 @@ def test_identical_payloads_are_stored_once(client, store):
 
 
 class _BrokenStore(SqliteStore):
-    def submit(self, notification, payload, *, team, now) -> Future:
-        future: Future = Future()
-        future.set_exception(StoreUnavailable("disk I/O error"))
-        return future
+    async def accept(self, notification, payload, *, team, now):
+        raise StoreUnavailable("disk I/O error")
 
 
 def test_a_store_that_cannot_commit_answers_503_not_4xx(tmp_path, clock):
