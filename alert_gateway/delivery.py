@@ -41,6 +41,9 @@ _POLL_SECONDS = 1.0
 _MIN_IDLE_SECONDS = 0.1
 # How often the in-memory view of due groups is checked against the store.
 _RESYNC_SECONDS = 60.0
+# Delivered notifications are kept this long to recognise late duplicates.
+_KEEP_DELIVERED_SECONDS = 7 * 24 * 3600.0
+_PRUNE_EVERY_SECONDS = 3600.0
 _GROUPS_PER_PASS = 200
 _NOTIFICATIONS_PER_PASS = 500
 
@@ -165,6 +168,7 @@ class Deliverer:
         self._arrivals: set[str] = set()
         self._arrivals_lock = threading.Lock()
         self._synced_at: float | None = None
+        self._pruned_at: float | None = None
 
     def arrived(self, group_keys: Iterable[str]) -> None:
         """Note groups that got new notifications (called by the store's writer)."""
@@ -199,7 +203,16 @@ class Deliverer:
             if stopping():
                 return done
             done += self._post_note(note.id, note.group_key, note.text)
+        self._prune(now)
         return done
+
+    def _prune(self, now: float) -> None:
+        if self._pruned_at is not None and now - self._pruned_at < _PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = now
+        removed = self.store.prune(delivered_before=now - _KEEP_DELIVERED_SECONDS)
+        if removed:
+            log.info("forgot old delivered notifications", extra={"count": removed})
 
     def next_wake(self) -> float:
         """Seconds until something may be due, at most the poll interval."""

@@ -30,14 +30,8 @@ from tests.alert_gateway.fake_slack import DEFAULT_TOKEN, FakeSlack
 # 2026-03-02 10:00 UTC, a Monday: alice is primary and bob secondary below.
 START = 1_772_445_600.0
 
-CONFIG = """
-database: {database}
-alertmanager_url: http://127.0.0.1:9/
-default_channel: "#alerts"
-slack:
-  base_url: {base_url}
-  min_interval_per_channel_seconds: 0
-  retry_initial_seconds: 1
+# One team, its route and its weekly rotation of two.
+PLATFORM = """
 routes:
   - matchers: {{team: platform}}
     channel: "#platform-alerts"
@@ -56,10 +50,24 @@ rotations:
     layers:
       - {{name: primary, order: [alice, bob]}}
       - {{name: secondary, order: [bob, alice]}}
-escalation:
+"""
+
+CONFIG = (
+    """
+database: {database}
+alertmanager_url: http://127.0.0.1:9/
+default_channel: "#alerts"
+slack:
+  base_url: {base_url}
+  min_interval_per_channel_seconds: 0
+  retry_initial_seconds: 1
+"""
+    + PLATFORM
+    + """escalation:
   after_minutes: 15
   severities: [critical]
 """
+)
 
 
 class FakeClock:
@@ -187,7 +195,8 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-SERVED_CONFIG = """
+SERVED_CONFIG = (
+    """
 database: {database}
 listen: {{host: 127.0.0.1, port: {port}}}
 alertmanager_url: http://127.0.0.1:9/
@@ -200,25 +209,9 @@ slack:
   retry_initial_seconds: 0.2
   retry_max_seconds: 1
 default_channel: "#alerts"
-routes:
-  - matchers: {{team: platform}}
-    channel: "#platform-alerts"
-    team: platform
-teams:
-  - name: platform
-    channel: "#platform-alerts"
-    rotation: platform-oncall
-rotations:
-  - name: platform-oncall
-    time_zone: Europe/Madrid
-    start: 2026-01-05
-    handoff: 09:00
-    shift: daily
-    members: {{alice: U0ALICE, bob: U0BOB, carol: U0CAROL}}
-    layers:
-      - {{name: primary, order: [alice, bob, carol]}}
-      - {{name: secondary, order: [bob, carol, alice]}}
 """
+    + PLATFORM
+)
 WEBHOOK_TOKEN = "e2e-webhook-token"
 
 

@@ -209,3 +209,16 @@ def test_backoff_doubles_up_to_its_ceiling_and_respects_retry_after():
         ceiling = min(60, 2 ** (attempt - 1))
         assert ceiling / 2 <= delay <= ceiling
     assert backoff.delay(1, 30.0, rng) >= 30.0
+
+
+def test_delivered_notifications_are_forgotten_after_a_week(gateway, clock):
+    gateway.receive(payload())
+    gateway.run_once()
+
+    clock.advance(8 * 24 * 3600)
+    gateway.run_once()
+
+    # Forgotten, the same payload is new again rather than a duplicate.
+    again = payload()
+    gateway.receive(again)
+    assert gateway.store.queue_depth() == 1
