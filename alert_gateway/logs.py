@@ -14,8 +14,14 @@ from typing import Any, Literal
 
 LogFormat = Literal["text", "json"]
 
-# Attributes every LogRecord has; anything else on a record came from `extra=`.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Attributes every LogRecord has; anything else on a record came from `extra=`,
+# except uvicorn's copy of its message with terminal colours.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 def context(record: logging.LogRecord) -> dict[str, Any]:

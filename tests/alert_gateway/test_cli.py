@@ -91,3 +91,29 @@ def test_missing_config_file_is_one_line(tmp_path):
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1
     assert "cannot read file" in result.output
+
+
+def test_log_formats_carry_the_context_as_keys():
+    import json
+    import logging
+
+    from alert_gateway.logs import JsonFormatter, TextFormatter
+
+    record = logging.makeLogRecord(
+        {
+            "name": "alert_gateway.delivery",
+            "levelname": "INFO",
+            "msg": "posted group message",
+            "group_key": '{}:{alertname="A"}',
+            "channel": "#ops",
+        }
+    )
+
+    entry = json.loads(JsonFormatter().format(record))
+    text = TextFormatter().format(record)
+
+    assert entry["message"] == "posted group message"
+    assert (entry["group_key"], entry["channel"]) == ('{}:{alertname="A"}', "#ops")
+    assert text.endswith(
+        'posted group message group_key="{}:{alertname=\\"A\\"}" channel=#ops'
+    )
