@@ -192,7 +192,7 @@ class Deliverer:
                 continue
             pendings = self.store.pending(group_key, limit=_NOTIFICATIONS_PER_PASS)
             if not pendings:
-                self._due_at.pop(group_key, None)
+                self._forget(group_key)
                 continue
             done += self._deliver_guarded(pendings)
         for record in self.store.groups_to_refresh():
@@ -261,7 +261,7 @@ class Deliverer:
                 now=self.clock.now(),
             )
             self.metrics.dead_lettered.labels(reason="gateway_error").inc(len(pendings))
-            self._due_at.pop(group_key, None)
+            self._forget(group_key)
             return 0
 
     def deliver_group(self, pendings: list[Pending]) -> int:
@@ -334,12 +334,17 @@ class Deliverer:
                 return 1
         self.store.save_group(record, delivered=ids)
         if len(pendings) < _NOTIFICATIONS_PER_PASS:
-            self._due_at.pop(group_key, None)
+            self._forget(group_key)
 
         self._count_delivered(pendings)
         verb = "posted" if first else "updated"
         log.info(f"{verb} group message", extra={**context, "status": state.status})
         return 1
+
+    def _forget(self, group_key: str) -> None:
+        """Nothing is pending for the group any more, as far as the worker knows."""
+        self._due_at.pop(group_key, None)
+        self._routed.pop(group_key, None)
 
     def _known_channel(self, group_key: str) -> str | None:
         # Channels recorded from Slack's answers are ids already; names map to them.
@@ -439,7 +444,7 @@ class Deliverer:
             reason=result.reason,
             now=now,
         )
-        self._due_at.pop(pendings[0].group_key, None)
+        self._forget(pendings[0].group_key)
         self.metrics.dead_lettered.labels(reason=result.reason).inc(len(ids))
         log.error("slack refused, moved to dead letters", extra=context)
 
