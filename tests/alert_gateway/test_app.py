@@ -205,7 +205,11 @@ class _FakeAlertmanager:
 
 @pytest.fixture
 def slack_app(clock, gateway):
-    """The app with a signing secret, sharing the store of a Deliverer to the fake."""
+    """The app with a signing secret, on the fixture's store and fake Slack.
+
+    Tests deliver with the app's own worker pass (`_deliver`), so that the
+    app's metrics count what happened.
+    """
     alertmanager = _FakeAlertmanager()
     app = create_app(
         gateway.config,
@@ -217,6 +221,10 @@ def slack_app(clock, gateway):
     )
     with TestClient(app) as client:
         yield client, alertmanager
+
+
+def _deliver(client) -> int:
+    return client.app.state.gateway.deliverer.run_once()
 
 
 def _signed(clock, action_id: str, value: str, *, secret: str = "x", age: float = 0):
@@ -249,12 +257,12 @@ def test_acknowledge_button_stops_escalation_and_shows_who(
 ):
     client, _ = slack_app
     gateway.receive(payload())
-    gateway.run_once()
+    _deliver(client)
     clock.advance(60)
 
     body, headers = _signed(clock, "ack", payload()["groupKey"])
     response = client.post("/slack/actions", content=body, headers=headers)
-    gateway.run_once()
+    _deliver(client)
 
     assert response.status_code == 200
     [update] = fake_slack.updates()
@@ -273,11 +281,11 @@ def test_silence_button_creates_a_silence_and_says_so_in_the_thread(
 ):
     client, alertmanager = slack_app
     gateway.receive(payload())
-    gateway.run_once()
+    _deliver(client)
 
     body, headers = _signed(clock, "silence_1h", payload()["groupKey"])
     response = client.post("/slack/actions", content=body, headers=headers)
-    gateway.run_once()
+    _deliver(client)
 
     assert response.status_code == 200
     [silence] = alertmanager.bodies
@@ -306,3 +314,47 @@ def test_unsigned_or_stale_slack_requests_are_refused(slack_app, clock):
     stale = client.post("/slack/actions", content=stale_body, headers=stale_headers)
     assert stale.status_code == 401
     assert alertmanager.bodies == []
+
+
+def test_dead_letters_are_shown_with_their_reason(slack_app, gateway, fake_slack):
+    client, _ = slack_app
+    fake_slack.fail_channel("#platform-alerts", "not_in_channel")
+    gateway.receive(payload())
+    _deliver(client)
+
+    [letter] = client.get("/deadletters").json()
+
+    assert letter["reason"] == "not_in_channel"
+    assert letter["group_key"] == payload()["groupKey"]
+    metrics = client.get("/metrics").text
+    assert (
+        'alert_gateway_notifications_dead_lettered_total{reason="not_in_channel"} 1.0'
+        in (metrics)
+    )
+
+
+def test_ready_once_the_worker_runs_and_delivers(tmp_path, clock):
+    store = SqliteStore(tmp_path / "ready.db")
+    printed = io.StringIO()
+    config = make_config(tmp_path / "ready.db")
+    app = create_app(config, store, ConsoleSink(printed), clock)
+    with TestClient(app) as client:
+        ready = client.get("/readyz")
+        client.post("/alertmanager", json=payload())
+        delivered = _wait(lambda: store.queue_depth() == 0)
+    store.close()
+
+    assert ready.status_code == 200
+    assert delivered
+    assert "HighErrorRate" in printed.getvalue()
+
+
+def _wait(check, timeout: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
