@@ -2,10 +2,11 @@
 
 The only way a message can reach Slack twice is a kill that lands after Slack
 accepted a post and before the gateway committed the message's ts: on restart
-the post is made again. The delivery worker commits the ts in the very next
-statement after the answer, so that window is one SQLite commit long. Here Slack
-refuses every call until the kill, so no post can have been accepted before it:
-the test asserts that every group arrives and counts duplicates, expecting none.
+the post is made again. The delivery worker commits the ts as soon as the answer
+arrives, before any other call, so that window is about one SQLite commit long.
+Here Slack refuses every call until the kill, so no post can have been accepted
+before it: the test asserts that every group arrives and counts duplicates,
+expecting none.
 """
 
 from __future__ import annotations
