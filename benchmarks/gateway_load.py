@@ -11,7 +11,7 @@ Then a storm: the fake Slack answers 429 to everything for 5 s and allows one
 message per second per channel after; 40 alert groups over 4 channels are sent
 through the gateway and the time until the last reaches Slack is printed.
 
-    python benchmarks/gateway_load.py [--requests 10000] [--connections 32]
+    python benchmarks/gateway_load.py [--requests 10000] [--connections 16]
 
 Targets on a 2-core machine: at least 1,500 accepted/s with p99 under 25 ms,
 none lost; the storm's 40 groups in Slack within 20 s.
@@ -328,7 +328,7 @@ def _print(title: str, figures: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--skip-storm", action="store_true")
     args = parser.parse_args()
 
