@@ -31,6 +31,10 @@ _FLOAT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)?\.[0-9]+(?:[eE][-+]?[0-9]+)?$")
 
 Path_ = tuple[str | int, ...]
 
+# Far above any real inventory: 10,000 services take about 50,000 values.
+MAX_VALUES = 1_000_000
+_STANDARD_TAG = "tag:yaml.org,2002:"
+
 
 @dataclass
 class Located:
@@ -73,7 +77,7 @@ def load(path: Path) -> Located:
     return loads(text, name)
 
 
-def loads(text: str, name: str) -> Located:
+def loads(text: str, name: str, *, max_values: int = MAX_VALUES) -> Located:
     """Parse one YAML document held in `text`; `name` is used in messages."""
     try:
         node = yaml.compose(text, Loader=_Loader)
@@ -84,50 +88,84 @@ def loads(text: str, name: str) -> Located:
         raise InventoryError([Problem(name, line, column, "", message)]) from None
 
     located = Located(name, None)
-    problems: list[Problem] = []
+    builder = _Builder(located, max_values)
     if node is not None:
-        located.data = _build(node, (), located, problems)
-    if problems:
-        raise InventoryError(problems)
+        located.data = builder.build(node, ())
+    if builder.problems:
+        raise InventoryError(builder.problems)
     return located
 
 
-def _build(node: yaml.Node, path: Path_, located: Located, problems: list[Problem]):
-    located.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+class _Builder:
+    """Turns composed nodes into plain values, recording where each one stands."""
 
-    if isinstance(node, yaml.MappingNode):
-        return _build_mapping(node, path, located, problems)
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(item, (*path, index), located, problems)
-            for index, item in enumerate(node.value)
-        ]
-    return _scalar(node)
+    def __init__(self, located: Located, max_values: int) -> None:
+        self.located = located
+        self.max_values = max_values
+        self.problems: list[Problem] = []
+        self.values = 0
+        # Nodes being built right now: an alias to one of them is a cycle.
+        self.active: set[int] = set()
 
+    def report(self, node: yaml.Node, path: Path_, message: str) -> None:
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        self.problems.append(
+            Problem(self.located.file, line, column, dotted(path), message)
+        )
 
-def _build_mapping(node, path, located, problems) -> dict[str, Any]:
-    mapping: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == (
-            "tag:yaml.org,2002:merge"
-        ):
-            problems.append(
-                Problem(located.file, line, column, dotted(path), "keys must be text")
-            )
-            continue
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.located.marks[path] = (
+            node.start_mark.line + 1,
+            node.start_mark.column + 1,
+        )
+        self.values += 1
+        if self.values > self.max_values:
+            # Aliases can make a small file stand for billions of values.
+            if self.values == self.max_values + 1:
+                limit = self.max_values
+                message = f"more than {limit:,} values once aliases are expanded"
+                self.report(node, path, message)
+            return None
+        if not node.tag.startswith(_STANDARD_TAG):
+            self.report(node, path, f"YAML tag {node.tag!r} is not supported")
+            return None
+        if id(node) in self.active:
+            self.report(node, path, "an alias refers to a value that contains it")
+            return None
 
-        key = key_node.value
-        child = (*path, key)
-        if key in mapping:
-            message = f"duplicate key {key!r}"
-            problems.append(Problem(located.file, line, column, dotted(child), message))
-            continue
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.build_mapping(node, path)
+            return [
+                self.build(item, (*path, index))
+                for index, item in enumerate(node.value)
+            ]
+        finally:
+            self.active.discard(id(node))
 
-        mapping[key] = _build(value_node, child, located, problems)
-        # A key's own position reads better in messages than its value's.
-        located.marks[child] = (line, column)
-    return mapping
+    def build_mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == (
+                "tag:yaml.org,2002:merge"
+            ):
+                self.report(key_node, path, "keys must be text")
+                continue
+
+            key = key_node.value
+            child = (*path, key)
+            if key in mapping:
+                self.report(key_node, child, f"duplicate key {key!r}")
+                continue
+
+            mapping[key] = self.build(value_node, child)
+            # A key's own position reads better in messages than its value's.
+            line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            self.located.marks[child] = (line, column)
+        return mapping
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:

@@ -75,3 +75,27 @@ def test_dotted_paths_read_like_the_document():
     assert dotted(("services", 3, "thresholds", "error_ratio")) == (
         "services[3].thresholds.error_ratio"
     )
+
+
+def test_an_alias_inside_its_own_anchor_is_refused_not_followed():
+    with pytest.raises(InventoryError) as caught:
+        loads("a: &x [1, *x]\n", "cycle.yaml")
+
+    assert str(caught.value) == (
+        "cycle.yaml:1:4: a[1]: an alias refers to a value that contains it"
+    )
+
+
+def test_aliases_that_expand_past_the_limit_are_refused():
+    text = "a: &a [1, 2, 3, 4]\nb: &b [*a, *a, *a, *a]\nc: [*b, *b, *b, *b]\n"
+
+    assert len(loads(text, "ok.yaml", max_values=200).data["c"]) == 4
+    with pytest.raises(InventoryError, match="more than 50 values once aliases"):
+        loads(text, "laughs.yaml", max_values=50)
+
+
+def test_custom_tags_are_refused():
+    with pytest.raises(InventoryError) as caught:
+        loads("port: !env PORT\n", "tags.yaml")
+
+    assert str(caught.value) == "tags.yaml:1:7: port: YAML tag '!env' is not supported"
