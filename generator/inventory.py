@@ -8,15 +8,22 @@ once, each located at its file, line and column.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from generator import yamlfile
 from generator.errors import InventoryError, Problem
 from generator.packs import DURATION_PATTERN, Pack, Threshold, threshold_problem
+
+
+def _distinct(paths: list[str]) -> list[str]:
+    repeated = sorted({path for path in paths if paths.count(path) > 1})
+    if repeated:
+        raise ValueError(f"{repeated[0]!r} is listed twice")
+    return paths
+
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
@@ -25,13 +32,17 @@ ADDRESS_PATTERN = r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"
 # Labels obsgen sets itself on every target; an inventory may not redefine them.
 RESERVED_LABELS = frozenset({"service", "team", "env", "job", "instance", "kind"})
 
+# Braces, quotes and spaces are refused: URLs end up in alert annotations, which
+# Prometheus reads as Go templates.
+URL_PATTERN = r"^https?://[^\s{}\"'`<>\\]+$"
+
 PATTERN_HELP = {
     NAME_PATTERN: "a name: lower-case letters, digits and '-', starting with a letter",
     LABEL_NAME_PATTERN: "a Prometheus label name",
     HOST_PATTERN: "a host name",
     ADDRESS_PATTERN: "an address of the form host:port",
     DURATION_PATTERN.pattern: "a duration such as 30s, 5m or 15d",
-    r"^https?://[^\s]+$": "an http or https URL",
+    URL_PATTERN: "an http or https URL without spaces, quotes or braces",
     r"^#[a-z0-9_-]{1,80}$": "a Slack channel such as #team-alerts",
     r"^/": "a path starting with /",
     r"^[a-z][a-z0-9_]*$": "a kind: lower-case letters, digits and '_'",
@@ -40,8 +51,11 @@ PATTERN_HELP = {
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN.pattern)]
 Address = Annotated[str, Field(pattern=ADDRESS_PATTERN)]
-Url = Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+Url = Annotated[str, Field(pattern=URL_PATTERN)]
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
+HealthPaths = Annotated[
+    list[Annotated[str, Field(pattern=r"^/")]], AfterValidator(_distinct)
+]
 
 
 class Model(BaseModel):
@@ -92,6 +106,9 @@ class StackSettings(Model):
     gateway: Gateway = Field(default_factory=Gateway)
     grafana: Grafana = Field(default_factory=Grafana)
     runbook_base_url: Url | None = None
+    # The team paged about the monitoring stack itself; the first team by name
+    # when left out.
+    owner_team: Name | None = None
 
 
 class Team(Model):
@@ -112,12 +129,11 @@ class Service(Model):
     port: Port
     metrics_port: Port | None = None
     metrics_path: Annotated[str, Field(pattern=r"^/")] | None = None
-    health: list[Annotated[str, Field(pattern=r"^/")]] | None = None
+    health: HealthPaths | None = None
     labels: dict[Annotated[str, Field(pattern=LABEL_NAME_PATTERN)], str] = Field(
         default_factory=dict
     )
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
-    description: str = ""
 
     @property
     def host(self) -> str:
@@ -129,9 +145,7 @@ class Defaults(Model):
     """Values that apply to every service unless the service says otherwise."""
 
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
-    health: list[Annotated[str, Field(pattern=r"^/")]] = Field(
-        default_factory=lambda: ["/health"]
-    )
+    health: HealthPaths = Field(default_factory=lambda: ["/health"])
 
 
 class InventoryModel(Model):
@@ -153,6 +167,12 @@ class Inventory:
         self.stack = model.stack
         self.teams = {team.name: team for team in model.teams}
         self.services = sorted(model.services, key=lambda service: service.name)
+
+    @property
+    def owner_team(self) -> Team:
+        """The team paged about the monitoring stack itself."""
+        name = self.stack.owner_team or min(self.teams)
+        return self.teams[name]
 
     def pack(self, service: Service) -> Pack:
         return self.packs[service.kind]
@@ -214,44 +234,10 @@ def load_inventory(path: Path, packs: dict[str, Pack]) -> Inventory:
     try:
         model = InventoryModel.model_validate(located.data)
     except ValidationError as error:
-        problems += _model_problems(error, located)
+        problems += located.validation_problems(error, PATTERN_HELP)
     if problems:
         raise InventoryError(sorted(set(problems)))
     return Inventory(model, packs, path)
-
-
-def _model_problems(error: ValidationError, located: yamlfile.Located) -> list[Problem]:
-    problems = []
-    for detail in error.errors():
-        path = _clean_loc(detail["loc"])
-        problems.append(located.problem(path, _message(detail)))
-    return problems
-
-
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    # pydantic adds the name of the union member or constraint it tried, which is
-    # not part of the document's path.
-    return tuple(
-        part
-        for part in loc
-        if isinstance(part, int)
-        or not re.match(r"^(constrained-|function-|str$|int$)", part)
-    )
-
-
-def _message(detail: dict[str, Any]) -> str:
-    kind = detail["type"]
-    value = detail.get("input")
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "string_pattern_mismatch":
-        pattern = detail["ctx"]["pattern"]
-        return f"{value!r} is not {PATTERN_HELP.get(pattern, 'allowed here')}"
-    if kind in {"int_type", "string_type", "float_type", "bool_type", "dict_type"}:
-        return f"{detail['msg'].lower()}, got {value!r}"
-    return detail["msg"]
 
 
 def _cross_check(
@@ -271,6 +257,10 @@ def _cross_check(
     _check_unique_ports(services, report)
 
     team_names = {team.get("name") for _, team in teams}
+    stack = data.get("stack") if isinstance(data.get("stack"), dict) else {}
+    owner = stack.get("owner_team")
+    if isinstance(owner, str) and owner not in team_names:
+        report(("stack", "owner_team"), f"team {owner!r} does not exist")
     for index, service in services:
         _check_service(index, service, team_names, packs, report)
 
@@ -331,15 +321,20 @@ def _check_unique_names(field: str, items, report) -> None:
 
 
 def _check_unique_ports(services, report) -> None:
-    # Two services may share a port only when they live on different hosts.
+    # Two services may share a port only when they live on different hosts; a
+    # separate metrics port counts as taken too.
     endpoints: dict[tuple[Any, Any], Any] = {}
     for index, service in services:
-        port = service.get("port")
-        if not isinstance(port, int):
-            continue
-        endpoint = (service.get("address") or service.get("name"), port)
-        if endpoint in endpoints:
-            other = endpoints[endpoint]
-            message = f"port {port} on {endpoint[0]!r} is already used by {other!r}"
-            report(("services", index, "port"), message)
-        endpoints.setdefault(endpoint, service.get("name"))
+        host = service.get("address") or service.get("name")
+        ports = {
+            ("port", service.get("port")),
+            ("metrics_port", service.get("metrics_port")),
+        }
+        for field, port in sorted(ports, key=str):
+            if not isinstance(port, int) or isinstance(port, bool):
+                continue
+            other = endpoints.get((host, port))
+            if other is not None and other != service.get("name"):
+                message = f"port {port} on {host!r} is already used by {other!r}"
+                report(("services", index, field), message)
+            endpoints.setdefault((host, port), service.get("name"))

@@ -141,4 +141,10 @@ def threshold_problem(pack: Pack, name: str, value: Any) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"expected a number, got {value!r}"
+    # Every numeric threshold is a limit, a rate or a share of something: zero
+    # or less would make its alert fire always, or divide by zero.
+    if value <= 0:
+        return f"expected a number above 0, got {value!r}"
+    if name.endswith("_ratio") and value > 1:
+        return f"a ratio is at most 1 (1 means 100%), got {value!r}"
     return None

@@ -10,11 +10,13 @@ a string for the model to accept or reject with a located error.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from generator.errors import InventoryError, Problem
 
@@ -53,6 +55,67 @@ class Located:
     def problem(self, path: Path_, message: str) -> Problem:
         line, column = self.where(path)
         return Problem(self.file, line, column, dotted(path), message)
+
+    def validation_problems(
+        self, error: ValidationError, pattern_help: Mapping[str, str] | None = None
+    ) -> list[Problem]:
+        """pydantic's errors about this document, each at its place, in our words."""
+        return [
+            self.problem(
+                _document_path(detail["loc"]), _say(detail, pattern_help or {})
+            )
+            for detail in error.errors()
+        ]
+
+
+def _document_path(loc: tuple[Any, ...]) -> Path_:
+    # pydantic adds the names of the validators and union members it tried, and
+    # `[key]` for a mapping's keys; none of them is part of the document's path.
+    return tuple(
+        part
+        for part in loc
+        if isinstance(part, int) or not _VALIDATOR_STEP.search(part)
+    )
+
+
+_VALIDATOR_STEP = re.compile(r"[\[\]()]|^(constrained-|function-)|^(str|int|float)$")
+
+_EXPECTED = {
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "text (quote it)",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+}
+
+
+def _say(detail: Mapping[str, Any], pattern_help: Mapping[str, str]) -> str:
+    kind = detail["type"]
+    value = detail.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if value is None:
+        return "has no value (an unquoted # starts a comment: quote values with #)"
+    if kind == "string_pattern_mismatch":
+        pattern = detail["ctx"]["pattern"]
+        return f"{value!r} is not {pattern_help.get(pattern, 'allowed here')}"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {value!r}"
+
+    message = str(detail["msg"]).removeprefix("Value error, ")
+    message = message.replace("Input should be", "expected")
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        message += f", got {value!r}"
+    return message[:1].lower() + message[1:]
 
 
 def dotted(path: Path_) -> str:

@@ -33,7 +33,7 @@ def test_validate_prints_one_located_line_per_problem_and_exits_2(tmp_path):
     assert result.exit_code == 2
     assert result.output.splitlines() == [
         f"{path}:11:5: services[0].team: team 'web' does not exist (known: ops)",
-        f"{path}:12:5: services[0].port: input should be a valid integer, got 'on'",
+        f"{path}:12:5: services[0].port: expected a whole number, got 'on'",
     ]
 
 

@@ -79,7 +79,7 @@ def test_values_yaml_11_would_change_are_refused_as_typed(tmp_path, port, shown)
     text = MINIMAL.replace("port: 8080", f"port: {port}")
 
     assert problems_of(tmp_path, text) == [
-        f"12:5: services[0].port: input should be a valid integer, got {shown}"
+        f"12:5: services[0].port: expected a whole number, got {shown}"
     ]
 
 
@@ -156,3 +156,69 @@ def test_missing_sections_are_named(tmp_path):
         "1:1: services: required key is missing",
         "1:1: teams: required key is missing",
     ]
+
+
+def test_thresholds_must_be_positive_and_ratios_at_most_one(tmp_path):
+    text = MINIMAL + (
+        "    thresholds:\n      error_ratio: 5\n      cpu_limit_cores: 0\n"
+    )
+
+    assert problems_of(tmp_path, text) == [
+        "14:7: services[0].thresholds.error_ratio: a ratio is at most 1 "
+        "(1 means 100%), got 5",
+        "15:7: services[0].thresholds.cpu_limit_cores: expected a number above 0, "
+        "got 0",
+    ]
+
+
+def test_a_metrics_port_counts_as_taken_on_its_host(tmp_path):
+    text = (
+        MINIMAL.replace("    port: 8080", "    address: web1\n    port: 8080")
+        + "  - name: checkout\n    kind: http\n    team: web\n"
+        "    address: web1\n    port: 8081\n    metrics_port: 8080\n"
+    )
+
+    assert problems_of(tmp_path, text) == [
+        "19:5: services[1].metrics_port: port 8080 on 'web1' is already used by "
+        "'storefront'"
+    ]
+
+
+def test_pydantic_wording_does_not_reach_the_user(tmp_path):
+    text = (
+        MINIMAL.replace(
+            "  environment: staging", "  environment: staging\n  grafana: 5"
+        ).replace('"#web-alerts"', "#web-alerts")
+        + "    health: [/health, /health]\n"
+    )
+
+    assert problems_of(tmp_path, text) == [
+        "4:3: stack.grafana: expected a mapping, got 5",
+        "7:5: teams[0].slack_channel: has no value (an unquoted # starts a comment: "
+        "quote values with #)",
+        "14:5: services[0].health: '/health' is listed twice",
+    ]
+
+
+def test_urls_that_would_break_alert_templates_are_refused(tmp_path):
+    text = MINIMAL.replace(
+        "  environment: staging",
+        "  environment: staging\n  runbook_base_url: https://wiki.example/{{x}}",
+    )
+
+    assert problems_of(tmp_path, text) == [
+        "4:3: stack.runbook_base_url: 'https://wiki.example/{{x}}' is not an http or "
+        "https URL without spaces, quotes or braces"
+    ]
+
+
+def test_the_owner_team_must_exist_and_defaults_to_the_first_team(tmp_path):
+    text = MINIMAL.replace(
+        "  environment: staging", "  environment: staging\n  owner_team: ops"
+    )
+    assert problems_of(tmp_path, text) == [
+        "4:3: stack.owner_team: team 'ops' does not exist"
+    ]
+
+    inventory = load(write_inventory(tmp_path, MINIMAL))
+    assert inventory.owner_team.name == "web"
