@@ -14,7 +14,7 @@ from generator import __version__
 from generator.errors import InventoryError, ObsgenError
 from generator.inventory import Inventory, InventoryModel, load_inventory
 from generator.lint import lint_file, rule_files
-from generator.output import stale_diff, write_output
+from generator.output import ensure_owned, stale_diff, write_output
 from generator.packs import load_packs
 from generator.render import RenderContext, default_targets, render_stack, source_name
 from generator.templating import create_environment
@@ -68,6 +68,7 @@ def render(
     files = _guard(lambda: render_stack(context, default_targets()))
 
     if check:
+        _guard(lambda: ensure_owned(output_dir))
         diff = stale_diff(files, output_dir)
         if diff:
             click.echo(diff, nl=False)

@@ -12,7 +12,7 @@ import difflib
 import logging
 import os
 import shutil
-import tempfile
+import stat
 from pathlib import Path
 
 from generator.errors import OutputError
@@ -25,46 +25,52 @@ MANIFEST = ".obsgen-manifest"
 def write_output(files: dict[str, str], output_dir: Path) -> None:
     """Replace `output_dir` with exactly `files`."""
     output_dir = output_dir.resolve()
-    _refuse_foreign_files(output_dir)
-    try:
-        output_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(
-            tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent)
-        )
-    except OSError as error:
-        raise OutputError(
-            f"{output_dir}: cannot write output: {_reason(error)}"
-        ) from None
+    ensure_owned(output_dir)
+    staging, retired = _siblings(output_dir)
 
     try:
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        # Leftovers of a render that was killed half-way.
+        for leftover in (staging, retired):
+            shutil.rmtree(leftover, ignore_errors=True)
+        staging.mkdir()
+        if output_dir.is_dir():
+            os.chmod(staging, stat.S_IMODE(output_dir.stat().st_mode))
+
         for relative, text in files.items():
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8", newline="\n")
         manifest = "".join(f"{relative}\n" for relative in sorted(files))
         (staging / MANIFEST).write_text(manifest, encoding="utf-8")
-        _swap(staging, output_dir)
+        _swap(staging, retired, output_dir)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise OutputError(
-            f"{output_dir}: cannot write output: {_reason(error)}"
-        ) from None
+        reason = error.strerror or str(error)
+        raise OutputError(f"{output_dir}: cannot write output: {reason}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     log.info("wrote files=%d output=%s", len(files), output_dir)
 
 
-def _reason(error: OSError) -> str:
-    return error.strerror or str(error)
+def _siblings(output_dir: Path) -> tuple[Path, Path]:
+    """Where the new output is built and where the old one waits to be removed.
+
+    Fixed names, so that the next render finds and removes what a killed one
+    left behind.
+    """
+    return (
+        output_dir.with_name(f".{output_dir.name}.obsgen-new"),
+        output_dir.with_name(f".{output_dir.name}.obsgen-old"),
+    )
 
 
-def _swap(staging: Path, output_dir: Path) -> None:
+def _swap(staging: Path, retired: Path, output_dir: Path) -> None:
     if not output_dir.exists():
         os.rename(staging, output_dir)
         return
 
-    retired = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
     os.rename(output_dir, retired)
     try:
         os.rename(staging, output_dir)
@@ -74,7 +80,8 @@ def _swap(staging: Path, output_dir: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def _refuse_foreign_files(output_dir: Path) -> None:
+def ensure_owned(output_dir: Path) -> None:
+    """Raise OutputError unless `output_dir` is absent, empty or obsgen's own."""
     if not output_dir.exists():
         return
     if not output_dir.is_dir():
@@ -85,14 +92,11 @@ def _refuse_foreign_files(output_dir: Path) -> None:
         for path in output_dir.rglob("*")
         if path.is_file() or path.is_symlink()
     }
-    if not present:
-        return
-    owned = _manifest(output_dir) | {MANIFEST}
-    foreign = sorted(present - owned)
+    foreign = sorted(present - _manifest(output_dir) - {MANIFEST})
     if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
         raise OutputError(
-            f"{output_dir}: holds files obsgen did not write ({foreign[0]}"
-            f"{' and more' if len(foreign) > 1 else ''}); "
+            f"{output_dir}: holds files obsgen did not write ({foreign[0]}{more}); "
             "render into an empty folder or one obsgen wrote"
         )
 

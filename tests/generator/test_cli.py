@@ -145,3 +145,17 @@ def test_user_templates_override_a_built_in_template(tmp_path):
     assert result.exit_code == 0
     text = (tmp_path / "after" / "docs" / "runbooks" / runbooks[0].name).read_text()
     assert text.splitlines()[-1] == f"Our own runbook for {runbooks[0].stem}"
+
+
+def test_check_fails_like_render_on_files_obsgen_did_not_write(tmp_path):
+    inventory = write_inventory(tmp_path, MINIMAL)
+    output = tmp_path / "stack"
+    run_obsgen("render", inventory, "-o", output)
+    (output / "notes.txt").write_text("mine\n")
+
+    checked = run_obsgen("render", inventory, "-o", output, "--check")
+    rendered = run_obsgen("render", inventory, "-o", output)
+
+    assert checked.exit_code == rendered.exit_code == 1
+    assert "holds files obsgen did not write (notes.txt)" in checked.output
+    assert (output / "notes.txt").read_text() == "mine\n"

@@ -86,3 +86,24 @@ def test_stale_diff_of_a_missing_folder_lists_every_file(tmp_path):
     diff = stale_diff({"a.yml": "1\n"}, tmp_path / "absent")
 
     assert "+++ b/a.yml" in diff
+
+
+def test_the_folder_keeps_its_permissions_across_renders(tmp_path):
+    output = tmp_path / "stack"
+    write_output({"a.yml": "1\n"}, output)
+    output.chmod(0o750)
+
+    write_output({"a.yml": "2\n"}, output)
+
+    assert output.stat().st_mode & 0o777 == 0o750
+
+
+def test_leftovers_of_a_killed_render_are_cleared_by_the_next(tmp_path):
+    output = tmp_path / "stack"
+    for leftover in (".stack.obsgen-new", ".stack.obsgen-old"):
+        (tmp_path / leftover / "prometheus").mkdir(parents=True)
+        (tmp_path / leftover / "prometheus" / "half.yml").write_text("x")
+
+    write_output({"a.yml": "1\n"}, output)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack"]
