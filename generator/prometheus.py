@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ ALERT_ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url")
 # four scrapes when the inventory scrapes slowly.
 MIN_RATE_WINDOW = timedelta(minutes=5)
 RATE_WINDOW_SCRAPES = 4
+ZERO_DURATION = re.compile(r"0|(?:0+(?:ms|s|m|h|d|w|y))+")
 
 # Alert labels and links of a rule shared by many services, filled in per alert.
 SERVICE_LABEL = "{{ $labels.service }}"
@@ -87,6 +89,16 @@ class Relabel:
     replacement: str | None = None
     source_labels: tuple[str, ...] = ()
     regex: str | None = None
+
+
+def literal(value: str) -> str:
+    """`value` as a relabel replacement that Prometheus writes as it is.
+
+    Prometheus expands `$1`, `${name}` and `$name` in a replacement as Go's
+    regexp Expand does, so a `$` in a label value would vanish or take a group's
+    value; `$$` is its literal `$`.
+    """
+    return value.replace("$", "$$")
 
 
 @dataclass
@@ -148,9 +160,9 @@ def target_labels(service: Service) -> dict[str, str]:
 
 
 def _constant_labels(inventory: Inventory, kind: str | None) -> list[Relabel]:
-    steps = [Relabel("env", inventory.stack.environment)]
+    steps = [Relabel("env", literal(inventory.stack.environment))]
     if kind is not None:
-        steps.append(Relabel("kind", kind))
+        steps.append(Relabel("kind", literal(kind)))
     return steps
 
 
@@ -215,7 +227,7 @@ def _consul_relabel(
         if path != default_path:
             by_value[("__metrics_path__", path)].append(service.name)
     for (label, value), names in sorted(by_value.items()):
-        steps.append(Relabel(label, value, name, _alternatives(names)))
+        steps.append(Relabel(label, literal(value), name, _alternatives(names)))
 
     # Consul knows the service's own port; the metrics may be served on another.
     by_port: dict[int, list[str]] = defaultdict(list)
@@ -255,7 +267,7 @@ def _probe_job(inventory: Inventory) -> Job:
         *_constant_labels(inventory, None),
         Relabel("__param_target", None, ("__address__",)),
         Relabel("instance", None, ("__param_target",)),
-        Relabel("__address__", BLACKBOX_ADDRESS),
+        Relabel("__address__", literal(BLACKBOX_ADDRESS)),
     ]
     return job
 
@@ -465,11 +477,23 @@ def _check_rule(where: str, rule: Any) -> None:
         raise RenderError(f"{where}: missing {', '.join(missing)}")
     if labels["severity"] not in SEVERITIES:
         raise RenderError(f"{where}: severity {labels['severity']!r} is not allowed")
-    if "for" in rule:
-        try:
-            promql_parser.parse_duration(str(rule["for"]))
-        except ValueError:
-            raise RenderError(f"{where}: 'for' is not a duration") from None
+    if "for" in rule and not is_duration(str(rule["for"])):
+        raise RenderError(f"{where}: 'for' is not a duration")
+
+
+def is_duration(text: str) -> bool:
+    """Whether Prometheus reads `text` as a duration.
+
+    promql_parser refuses zero, which Prometheus takes: `for: 0s` fires on the
+    first evaluation that matches.
+    """
+    if ZERO_DURATION.fullmatch(text):
+        return True
+    try:
+        promql_parser.parse_duration(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_targets(path: str, groups: Any) -> None:

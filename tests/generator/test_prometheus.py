@@ -244,21 +244,102 @@ def test_consul_jobs_watch_only_the_inventorys_services_and_relabel_them(tmp_pat
 
 
 def relabel_value(steps: list[dict], label: str, service: str) -> str | None:
-    """What Prometheus' relabelling sets `label` to for a target of `service`
-    (replace actions only, as obsgen writes them)."""
-    value = None
+    """What Prometheus' relabelling sets `label` to for a target of `service`."""
+    target = {"__meta_consul_service": service, "__address__": "10.0.0.7:8080"}
+    return relabel(steps, target).get(label)
+
+
+# `$$`, `${name}` or `$name` in a replacement, as Go's regexp Expand reads them;
+# any other `$` stays as it is.
+GO_REFERENCE = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+
+
+def go_expand(template: str, match: re.Match) -> str:
+    """`template` expanded against `match` as Prometheus' relabelling does."""
+
+    def reference(found: re.Match) -> str:
+        if found.group(0) == "$$":
+            return "$"
+        name = found.group(1) or found.group(2)
+        if name.isdigit():
+            number = int(name)
+            return (match.group(number) or "") if number <= match.re.groups else ""
+        return (match.groupdict().get(name)) or ""
+
+    return GO_REFERENCE.sub(reference, template)
+
+
+def relabel(steps: list[dict], labels: dict[str, str]) -> dict[str, str]:
+    """`labels` after Prometheus' `replace` relabelling `steps` (obsgen writes no
+    other action): the regex must match the joined sources whole, and an empty
+    result removes the label."""
+    labels = dict(labels)
     for step in steps:
-        if step.get("target_label") != label:
+        value = ";".join(labels.get(name, "") for name in step.get("source_labels", []))
+        match = re.fullmatch(step.get("regex", "(.*)"), value)
+        if match is None:
             continue
-        sources = step.get("source_labels")
-        if not sources:
-            value = step["replacement"]
-        elif sources == ["__meta_consul_service"]:
-            match = re.fullmatch(step.get("regex", "(.*)"), service)
-            if match:
-                replacement = step.get("replacement", "$1")
-                value = match.expand(replacement.replace("$1", r"\1"))
-    return value
+        result = go_expand(step.get("replacement", "$1"), match)
+        if result:
+            labels[step["target_label"]] = result
+        else:
+            labels.pop(step["target_label"], None)
+    return labels
+
+
+def scraped_labels(job: dict, targets: dict[str, dict[str, str]]) -> dict[str, dict]:
+    """The labels of each target (by service) once the job's relabelling ran."""
+    result = {}
+    for address, labels in targets.items():
+        start = {"__address__": address, "__metrics_path__": job["metrics_path"]}
+        final = relabel(job.get("relabel_configs", []), {**start, **labels})
+        result[final["service"]] = {
+            name: value for name, value in final.items() if name != "__address__"
+        }
+    return result
+
+
+def test_label_values_with_dollars_are_the_same_in_every_discovery_mode(tmp_path):
+    document = yaml.safe_load(CONSUL.read_text())
+    odd = {"price": "$1 ${1} $HOME", "cost": "$$5", "plain": "a$"}
+    for service in document["services"]:
+        if service["name"] in ("checkout", "search"):
+            service["labels"] = odd
+        if service["name"] == "search":
+            service["metrics_path"] = "/metrics$1"
+
+    labels = {}
+    for mode in ("static", "consul"):
+        document["stack"]["discovery"] = mode
+        path = tmp_path / f"{mode}.yaml"
+        path.write_text(yaml.safe_dump(document))
+        _, files = render_tree(path, tmp_path / mode)
+        job = scrape_config(files, "http")
+        if mode == "static":
+            targets = job_targets(job)
+        else:
+            services = job["consul_sd_configs"][0]["services"]
+            targets = {
+                f"10.0.0.{i}:{8080 + i}": {"__meta_consul_service": name}
+                for i, name in enumerate(services)
+            }
+        labels[mode] = scraped_labels(job, targets)
+
+    assert labels["static"]["checkout"]["price"] == "$1 ${1} $HOME"
+    assert labels["static"]["checkout"]["cost"] == "$$5"
+    for service in ("checkout", "gateway", "search"):
+        consul = labels["consul"][service]
+        consul.pop("__meta_consul_service")
+        assert consul == labels["static"][service]
+    assert labels["consul"]["search"]["__metrics_path__"] == "/metrics$1"
+
+
+def job_targets(job: dict) -> dict[str, dict[str, str]]:
+    return {
+        address: entry["labels"]
+        for entry in job.get("static_configs", [])
+        for address in entry["targets"]
+    }
 
 
 def test_consul_rewrites_the_port_of_a_kind_scraped_on_another_port(tmp_path):

@@ -337,3 +337,18 @@ def test_a_pack_asking_for_a_threshold_it_lacks_fails_with_the_template_named(
     )
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_zero_for_duration_renders_and_passes_promtool(tmp_path):
+    document = yaml.safe_load(CONSUL.read_text())
+    document["defaults"]["thresholds"]["down_for"] = "0s"
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(document))
+
+    _, files = render_tree(inventory, tmp_path / "out")
+
+    assert [rule["for"] for rule in alerts(files, "http", "ServiceDown")] == ["0s"]
+    result = promtool(
+        "check", "rules", "prometheus/rules/http.yml", cwd=tmp_path / "out"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
