@@ -19,6 +19,7 @@ import promql_parser
 
 from generator import yamlfile
 from generator.errors import InventoryError
+from generator.gotemplate import template_problem
 
 SEVERITIES = frozenset({"critical", "warning", "info"})
 REQUIRED_LABELS = ("severity", "team")
@@ -36,6 +37,9 @@ RULE_KEYS = frozenset(
     {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
 )
 GROUP_KEYS = frozenset({"name", "interval", "rules", "limit", "query_offset"})
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+DURATION = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
 RECORD_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*(:[a-zA-Z0-9_]+){2,}$")
 ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
@@ -150,6 +154,7 @@ class _FileLinter:
             return
 
         self.lint_expr((*path, "expr"), rule.get("expr"))
+        self.lint_labels(path, rule)
         if "alert" in rule:
             self.lint_alert(path, rule)
         else:
@@ -195,9 +200,32 @@ class _FileLinter:
                 f"alert {name!r} has no `for`: one bad sample pages someone",
             )
 
+    def lint_labels(self, path: Path_, rule: dict[str, Any]) -> None:
+        """Label names Prometheus accepts, templates it can expand, durations."""
+        for key in ("for", "keep_firing_for"):
+            value = rule.get(key)
+            if key in rule and not (isinstance(value, str) and DURATION.match(value)):
+                message = f"`{key}: {value}` is not a duration such as 5m"
+                self.error((*path, key), "duration", message)
+
+        for section in ("labels", "annotations"):
+            values = rule.get(section)
+            if not isinstance(values, dict):
+                continue
+            for name, value in values.items():
+                where = (*path, section, name)
+                if section == "labels" and not LABEL_NAME.match(name):
+                    self.error(where, "label-name", f"{name!r} is not a label name")
+                problem = template_problem(str(value))
+                if problem:
+                    self.error(where, "template", f"{section}.{name}: {problem}")
+
     def lint_record(self, path: Path_, rule: dict[str, Any]) -> None:
         name = rule["record"]
-        if not isinstance(name, str) or not RECORD_NAME.match(name):
+        if not isinstance(name, str) or not METRIC_NAME.match(name):
+            message = f"recording rule name {name!r} is not a metric name"
+            self.error((*path, "record"), "record-name", message)
+        elif not RECORD_NAME.match(name):
             self.warn(
                 (*path, "record"),
                 "record-name",

@@ -128,3 +128,45 @@ def test_rendered_rules_of_the_cardealer_stack_are_clean(cardealer_stack):
     result = run_obsgen("lint", "--strict", cardealer_stack / "prometheus" / "rules")
 
     assert result.exit_code == 0, result.output
+
+
+def test_what_promtool_would_refuse_is_an_error(tmp_path):
+    text = """\
+groups:
+  - name: web
+    rules:
+      - record: bad name
+        expr: up
+      - alert: ServiceDown
+        expr: up == 0
+        for: 5 minutes
+        labels: {severity: critical, team: web, bad-label: x}
+        annotations:
+          summary: "{{ $labels.service "
+          description: "{{ nosuchfn }} is down"
+          runbook_url: "{{ humanize $value }} }}"
+"""
+    assert lint_text(tmp_path, text) == [
+        "4:9: error: recording rule name 'bad name' is not a metric name [record-name]",
+        "8:9: error: `for: 5 minutes` is not a duration such as 5m [duration]",
+        "9:49: error: 'bad-label' is not a label name [label-name]",
+        "11:11: error: annotations.summary: a template action `{{` is never closed "
+        "[template]",
+        "12:11: error: annotations.description: `{{ nosuchfn }}`: 'nosuchfn' is not "
+        "a template function [template]",
+        "13:11: error: annotations.runbook_url: `}}` closes no template action "
+        "[template]",
+    ]
+
+
+def test_templates_prometheus_understands_pass(tmp_path):
+    annotations = (
+        '          summary: "{{ $labels.service }} at {{ $value | humanize }}"\n'
+        '          description: "{{- if gt $value 1.0 }}high{{ else }}ok{{ end -}}'
+        ' {{ printf \\"%.2f\\" $value }} {{/* note */}}"\n'
+    )
+    text = GOOD_ALERT.replace(
+        "          summary: down\n          description: it is down\n", annotations
+    )
+
+    assert lint_text(tmp_path, "groups:\n  - name: web\n    rules:\n" + text) == []
