@@ -44,6 +44,8 @@ _RESYNC_SECONDS = 60.0
 # Delivered notifications are kept this long to recognise late duplicates.
 _KEEP_DELIVERED_SECONDS = 7 * 24 * 3600.0
 _PRUNE_EVERY_SECONDS = 3600.0
+# A resolved alert stays in its group's message this long after it ended.
+_RESOLVED_KEPT_SECONDS = 24 * 3600.0
 _GROUPS_PER_PASS = 200
 _NOTIFICATIONS_PER_PASS = 500
 
@@ -93,6 +95,22 @@ def load_state(text: str | None) -> GroupState | None:
     fields = json.loads(text)
     fields["alerts"] = [Alert.model_validate(alert) for alert in fields["alerts"]]
     return GroupState(**fields)
+
+
+def _forget_old_resolved(state: GroupState, now: float) -> None:
+    # Alerts Alertmanager stopped sending keep their last status in the state; a
+    # group whose alerts come and go (pods, hosts) would otherwise grow forever.
+    cutoff = now - _RESOLVED_KEPT_SECONDS
+    kept = [
+        alert
+        for alert in state.alerts
+        if alert.status == "firing"
+        or not alert.has_end
+        or alert.ends_at is None
+        or alert.ends_at.timestamp() >= cutoff
+    ]
+    if len(kept) < len(state.alerts) and kept:
+        state.alerts = kept
 
 
 def pages(state: GroupState, severities: list[str]) -> bool:
@@ -169,6 +187,7 @@ class Deliverer:
         self._arrivals_lock = threading.Lock()
         self._synced_at: float | None = None
         self._pruned_at: float | None = None
+        self._maintained_at: float | None = None
 
     def arrived(self, group_keys: Iterable[str]) -> None:
         """Note groups that got new notifications (called by the store's writer)."""
@@ -204,7 +223,14 @@ class Deliverer:
                 return done
             done += self._post_note(note.id, note.group_key, note.text)
         self._prune(now)
+        self._maintain(now)
         return done
+
+    def _maintain(self, now: float) -> None:
+        if self._maintained_at is not None and now - self._maintained_at < 1.0:
+            return
+        self._maintained_at = now
+        self.store.maintain()
 
     def _prune(self, now: float) -> None:
         if self._pruned_at is not None and now - self._pruned_at < _PRUNE_EVERY_SECONDS:
@@ -277,6 +303,7 @@ class Deliverer:
                 else state.merge(notification)
             )
         assert state is not None
+        _forget_old_resolved(state, self.clock.now())
 
         target = self.route(state, pendings[0].team or record.team)
         channel = record.channel or self._channel_ids.get(

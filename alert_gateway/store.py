@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _MAX_BATCH = 512
 _QUEUE_LIMIT = 20_000
+_CACHE_KIB = 32 * 1024
 # How long a waiting connection retries a locked database before failing.
 _BUSY_TIMEOUT_MS = 5_000
 
@@ -234,6 +235,8 @@ class Store(Protocol):
 
     def prune(self, *, delivered_before: float) -> int: ...
 
+    def maintain(self) -> None: ...
+
     def check_writable(self, now: float) -> None: ...
 
     def close(self) -> None: ...
@@ -271,7 +274,7 @@ class SqliteStore:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_limit)
         self._writer = threading.Thread(
             target=self._write_loop,
-            args=(_connect(self.path),),
+            args=(_connect(self.path, checkpoints=False),),
             daemon=True,
             name="store-writer",
         )
@@ -600,6 +603,18 @@ class SqliteStore:
             )
         return cursor.rowcount
 
+    def maintain(self) -> None:
+        """Copy committed pages from the WAL into the database, without blocking.
+
+        The writer thread never checkpoints (see `_connect`), so this runs from
+        the delivery worker, which also checkpoints after its own commits.
+        """
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as error:
+                raise StoreUnavailable(str(error)) from None
+
     def check_writable(self, now: float) -> None:
         """Raise StoreUnavailable unless a write transaction commits now."""
         with self._writing() as conn:
@@ -674,9 +689,14 @@ def _group(row: tuple[object, ...]) -> GroupRecord:
     return record
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, *, checkpoints: bool = True) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+    if not checkpoints:
+        # Copying the WAL back into the database would stall the webhooks
+        # waiting on this connection's commits; the other connection does it.
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
     conn.execute("PRAGMA journal_mode = WAL")
     # A 200 tells Alertmanager it may forget the notification, so a commit must
     # survive a power cut, not only a crash of the process: NORMAL in WAL mode

@@ -73,7 +73,7 @@ async def receive(request: Request):
 
 
 def payload(index: int, groups: int, channels: int = CHANNELS) -> bytes:
-    """A webhook of 3 alerts; each index is a distinct notification (no dedup)."""
+    """A webhook of a group's 3 alerts; each index is a distinct notification."""
     group = index % groups
     name = f"Load{group:03d}"
     alerts = [
@@ -91,10 +91,12 @@ def payload(index: int, groups: int, channels: int = CHANNELS) -> bytes:
                 "description": "Requests fail above the SLO burn rate. " * 3,
                 "runbook_url": "https://runbooks.example/load",
             },
-            "startsAt": f"2026-12-04T15:{index // 60 % 60:02d}:{index % 60:02d}Z",
+            # Alertmanager resends a group's alerts; a new start time per index
+            # makes each webhook a distinct notification, not a duplicate.
+            "startsAt": f"2026-12-04T15:00:00.{index:06d}Z",
             "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
-            "fingerprint": f"{group:04x}{instance:04x}{index:08x}",
+            "fingerprint": f"{group:04x}{instance:04x}",
         }
         for instance in range(3)
     ]

@@ -222,3 +222,19 @@ def test_delivered_notifications_are_forgotten_after_a_week(gateway, clock):
     again = payload()
     gateway.receive(again)
     assert gateway.store.queue_depth() == 1
+
+
+def test_alerts_resolved_a_day_ago_leave_the_message(gateway, fake_slack, clock):
+    old = alert("Gone", status="resolved", ends_at="2026-03-02T09:58:00Z")
+    gateway.receive(payload(alerts=[alert("Stays"), old]))
+    gateway.run_once()
+
+    clock.advance(2 * 24 * 3600)
+    gateway.receive(payload(alerts=[alert("Stays"), alert("New")]))
+    gateway.run_once()
+
+    [post] = fake_slack.posts()
+    [update] = fake_slack.updates()
+    assert "Gone" in json.dumps(post.blocks)
+    assert "Gone" not in json.dumps(update.blocks)
+    assert "New" in json.dumps(update.blocks)
