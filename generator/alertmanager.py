@@ -24,6 +24,9 @@ TEMPLATE = "alertmanager/alertmanager.yml.j2"
 DEFAULT_RECEIVER = "default"
 # The gateway's bearer token, as compose mounts it.
 CREDENTIALS_FILE = f"/run/secrets/{TOKEN_SECRET}"
+# The always-firing alert of rules/stack.yml and how often it is sent again.
+WATCHDOG = "Watchdog"
+WATCHDOG_REPEAT = "1h"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ def render(context: RenderContext) -> Files:
         default_receiver=default,
         team_receivers=teams,
         credentials_file=CREDENTIALS_FILE,
+        watchdog_matcher=f'alertname="{WATCHDOG}"',
+        not_watchdog_matcher=f'alertname!="{WATCHDOG}"',
+        watchdog_repeat=WATCHDOG_REPEAT,
     )
     log.debug("rendered path=%s receivers=%d", PATH, len(teams) + 1)
     return {PATH: text}

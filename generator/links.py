@@ -43,6 +43,12 @@ def dashboard_url(inventory: Inventory, service: Service) -> str:
     return f"{base}/d/{uid}?var-service={service.name}"
 
 
+def overview_url(inventory: Inventory) -> str:
+    """The stack overview in Grafana, where alerts about the stack itself point."""
+    base = inventory.stack.grafana.url.rstrip("/")
+    return f"{base}/d/{dashboard_uid(inventory, 'overview')}"
+
+
 def runbook_path(alert: str) -> str:
     """Where the runbook of `alert` is written, relative to the output folder."""
     return f"docs/runbooks/{alert}.md"

@@ -34,15 +34,24 @@ BLACKBOX_CONFIG = "prometheus/blackbox.yml"
 RULES_DIR = "prometheus/rules"
 TARGETS_DIR = "prometheus/targets"
 
+STACK_RULES = f"{RULES_DIR}/stack.yml"
+STACK_TEMPLATE = "prometheus/stack.yml.j2"
+
 # obsgen's own jobs carry a '-', which kinds cannot, so no pack can clash with them.
 SELF_JOB = "prometheus-self"
 PROBE_JOB = "health-probe"
 BLACKBOX_ADDRESS = "blackbox-exporter:9115"
+GRAFANA_ADDRESS = "grafana:3000"
 PROBE_MODULE = "http_2xx"
+# The `kind` label of the stack's own targets: dashboards that count the
+# inventory's services leave these kinds out, so no pack may take them.
+SELF_KIND = "prometheus"
+STACK_KIND = "stack"
 
 # Labels every kind's recording rules aggregate by: the ones obsgen sets.
 AGGREGATION_LABELS = ("job", "service", "team", "env", "kind")
-SEVERITIES = ("critical", "warning")
+# `info` is for alerts that notify without calling anyone, such as Watchdog.
+SEVERITIES = ("critical", "warning", "info")
 ALERT_LABELS = ("severity", "team", "service")
 ALERT_ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url")
 
@@ -120,8 +129,97 @@ class Job:
         return f"targets/{self.name}.json"
 
 
+@dataclass(frozen=True)
+class Component:
+    """A container of the monitoring stack that Prometheus scrapes and watches.
+
+    Listed statically in every discovery mode: the stack must be watched even
+    when the catalog is not there to find it.
+    """
+
+    job: str
+    address: str
+    kind: str
+    team: str
+    # The alert raised when Prometheus cannot scrape it, and what to call it there.
+    down_alert: str | None = None
+    title: str = ""
+    metrics_path: str = "/metrics"
+    # The `service` label; the container's host name when not given.
+    name: str | None = None
+
+    @property
+    def service(self) -> str:
+        return self.name or self.address.rsplit(":", 1)[0]
+
+
+def owner_team(inventory: Inventory) -> str:
+    """The team that owns the monitoring stack and gets its alerts.
+
+    The stack settings may name it; otherwise it is the first team by name, a
+    stable choice that at least reaches a team the inventory knows.
+    """
+    named = getattr(inventory.stack, "owner_team", None)
+    return named or sorted(inventory.teams)[0]
+
+
+def stack_components(inventory: Inventory) -> list[Component]:
+    """Prometheus itself, then the stack's containers with their down alerts."""
+    stack, team = inventory.stack, owner_team(inventory)
+    return [
+        Component(
+            SELF_JOB,
+            "localhost:9090",
+            SELF_KIND,
+            team,
+            None,
+            "Prometheus",
+            name="prometheus",
+        ),
+        Component(
+            "stack-alertmanager",
+            stack.alertmanager.address,
+            STACK_KIND,
+            team,
+            "AlertmanagerDown",
+            "Alertmanager",
+        ),
+        Component(
+            "stack-blackbox-exporter",
+            BLACKBOX_ADDRESS,
+            STACK_KIND,
+            team,
+            "BlackboxExporterDown",
+            "The blackbox exporter",
+        ),
+        Component(
+            "stack-grafana",
+            GRAFANA_ADDRESS,
+            STACK_KIND,
+            team,
+            "GrafanaDown",
+            "Grafana",
+        ),
+        Component(
+            "stack-alert-gateway",
+            stack.gateway.address,
+            STACK_KIND,
+            team,
+            "AlertGatewayDown",
+            "The alert gateway",
+        ),
+    ]
+
+
 def render(context: RenderContext) -> Files:
     inventory = context.inventory
+    taken = {SELF_KIND, STACK_KIND} & set(inventory.kinds())
+    if taken:
+        raise RenderError(
+            f"kind {sorted(taken)[0]!r} is the kind of the monitoring stack's own "
+            "targets; name the pack differently"
+        )
+    components = stack_components(inventory)
     jobs = [_kind_job(inventory, kind) for kind in inventory.kinds()]
     jobs.append(_probe_job(inventory))
     file_sd = inventory.stack.discovery == "file_sd"
@@ -131,7 +229,7 @@ def render(context: RenderContext) -> Files:
             "prometheus/prometheus.yml.j2",
             jobs=jobs,
             file_sd=file_sd,
-            self_job=SELF_JOB,
+            components=components,
         ),
         BLACKBOX_CONFIG: context.render(
             "prometheus/blackbox.yml.j2", probe_module=PROBE_MODULE
@@ -144,7 +242,8 @@ def render(context: RenderContext) -> Files:
 
     for kind in inventory.kinds():
         files[f"{RULES_DIR}/{kind}.yml"] = render_rules(context, kind)
-    log.debug("rendered prometheus jobs=%d", len(jobs) + 1)
+    files[STACK_RULES] = render_stack_rules(context, components)
+    log.debug("rendered prometheus jobs=%d", len(jobs) + len(components))
     return files
 
 
@@ -335,6 +434,32 @@ def render_rules(context: RenderContext, kind: str) -> str:
     )
 
 
+def render_stack_rules(context: RenderContext, components: list[Component]) -> str:
+    """Alerts about the monitoring stack itself, owned by the stack's owner team."""
+    inventory = context.inventory
+    team = owner_team(inventory)
+    overview = links.overview_url(inventory)
+
+    def meta(alert: str, service: str, severity: str, **text: str) -> str:
+        labels = {"severity": severity, "team": team, "service": service}
+        return _meta_lines(inventory, alert, labels, overview, **text)
+
+    return context.render(
+        STACK_TEMPLATE,
+        components=[c for c in components if c.down_alert],
+        self_job=SELF_JOB,
+        rate_window=rate_window(inventory),
+        prometheus=components[0],
+        alertmanager=_component(components, "stack-alertmanager"),
+        gateway=_component(components, "stack-alert-gateway"),
+        alert_meta=meta,
+    )
+
+
+def _component(components: list[Component], job: str) -> Component:
+    return next(component for component in components if component.job == job)
+
+
 def scopes(inventory: Inventory, kind: str, *names: str) -> list[Scope]:
     """The scopes of kind `kind` for an alert that uses thresholds `names`."""
     pack = inventory.packs[kind]
@@ -401,17 +526,37 @@ def alert_meta(
     service, team = SERVICE_LABEL, TEAM_LABEL
     if scope.service is not None:
         service, team = scope.service.name, scope.service.team
-    lines = [
-        "labels:",
-        f"  severity: {severity}",
-        f"  team: {json.dumps(team)}",
-        f"  service: {json.dumps(service)}",
-        "annotations:",
-        f"  summary: {json.dumps(summary)}",
-        f"  description: {json.dumps(description)}",
-        f"  runbook_url: {json.dumps(links.runbook_url(inventory, alert))}",
-        f"  dashboard_url: {json.dumps(scope.dashboard_url)}",
-    ]
+    labels = {"severity": severity, "team": team, "service": service}
+    return _meta_lines(
+        inventory,
+        alert,
+        labels,
+        scope.dashboard_url,
+        summary=summary,
+        description=description,
+        indent=indent,
+    )
+
+
+def _meta_lines(
+    inventory: Inventory,
+    alert: str,
+    labels: dict[str, str],
+    dashboard_url: str,
+    summary: str,
+    description: str,
+    indent: int = 8,
+) -> str:
+    annotations = {
+        "summary": summary,
+        "description": description,
+        "runbook_url": links.runbook_url(inventory, alert),
+        "dashboard_url": dashboard_url,
+    }
+    lines = ["labels:"]
+    lines += [f"  {name}: {json.dumps(value)}" for name, value in labels.items()]
+    lines.append("annotations:")
+    lines += [f"  {name}: {json.dumps(value)}" for name, value in annotations.items()]
     return "\n".join(" " * indent + line for line in lines)
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import jinja2
 import promql_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from generator import links, yamlfile
+from generator import links, prometheus, yamlfile
 from generator.errors import InventoryError, PackError, RenderError
 from generator.inventory import Inventory, Team
 from generator.packs import Pack
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 
 RUNBOOKS_FILE = "runbooks.yml"
 RULES_DIR = "prometheus/rules/"
+# Runbooks of the alerts about the monitoring stack itself, found like a
+# template so that a `--templates` folder can replace them.
+STACK_RUNBOOKS = "runbooks/stack.yml"
+TEMPLATE = "runbooks/runbook.md.j2"
 
 
 class Step(BaseModel):
@@ -52,25 +57,39 @@ def render(context: RenderContext) -> Files:
     files: Files = {}
     owners: dict[str, str] = {}
 
+    def add(alert: str, runbook: Runbook, owner: str, where: str, **values) -> None:
+        if alert in owners:
+            raise PackError(
+                f"{where}: alert {alert!r} also has a runbook in {owners[alert]}"
+            )
+        owners[alert] = owner
+        files[links.runbook_path(alert)] = context.render(
+            TEMPLATE,
+            comment=comment,
+            alert=alert,
+            runbook=runbook,
+            placeholder=any("<service>" in step.query for step in runbook.confirm),
+            **values,
+        )
+
     for kind in inventory.kinds():
         pack = inventory.packs[kind]
-        teams = _owning_teams(inventory, kind)
+        where = str(pack.directory / RUNBOOKS_FILE)
         for alert, runbook in load_runbooks(pack).items():
-            if alert in owners:
-                raise PackError(
-                    f"{pack.directory / RUNBOOKS_FILE}: alert {alert!r} also has "
-                    f"a runbook in the {owners[alert]!r} pack"
-                )
-            owners[alert] = kind
-            files[links.runbook_path(alert)] = context.render(
-                "runbooks/runbook.md.j2",
-                comment=comment,
-                alert=alert,
-                runbook=runbook,
-                kind=kind,
-                title=pack.meta.title,
-                teams=teams,
-            )
+            raised_by = f"the rules of the `{kind}` kind ({pack.meta.title})"
+            owner_text = f"Teams that own `{kind}` services:"
+            values = {"raised_by": raised_by, "owner_text": owner_text}
+            teams = _owning_teams(inventory, kind)
+            add(alert, runbook, f"the {kind!r} pack", where, teams=teams, **values)
+
+    owner = inventory.teams[prometheus.owner_team(inventory)]
+    for alert, runbook in load_stack_runbooks(context.environment).items():
+        values = {
+            "raised_by": f"obsgen's rules about the monitoring stack itself "
+            f"(`{prometheus.STACK_RULES}`)",
+            "owner_text": "The team that owns the monitoring stack:",
+        }
+        add(alert, runbook, STACK_RUNBOOKS, STACK_RUNBOOKS, teams=[owner], **values)
     log.debug("rendered runbooks=%d", len(files))
     return files
 
@@ -84,6 +103,26 @@ def load_runbooks(pack: Pack) -> dict[str, Runbook]:
         located = yamlfile.load(path)
     except InventoryError as error:
         raise PackError(str(error)) from None
+    return parse_runbooks(located, str(path))
+
+
+def load_stack_runbooks(environment: jinja2.Environment) -> dict[str, Runbook]:
+    """The runbooks of the stack's own alerts, from the user's templates first."""
+    try:
+        text, filename, _ = environment.loader.get_source(  # type: ignore[union-attr]
+            environment, STACK_RUNBOOKS
+        )
+    except jinja2.TemplateNotFound:
+        raise PackError(f"{STACK_RUNBOOKS}: missing from the templates") from None
+    try:
+        located = yamlfile.loads(text, filename or STACK_RUNBOOKS)
+    except InventoryError as error:
+        raise PackError(str(error)) from None
+    return parse_runbooks(located, filename or STACK_RUNBOOKS)
+
+
+def parse_runbooks(located: yamlfile.Located, path: str) -> dict[str, Runbook]:
+    """Runbooks by alert name from a parsed `runbooks.yml`, their queries checked."""
     if not isinstance(located.data, dict):
         raise PackError(f"{path}:1:1: expected a mapping of alert names to runbooks")
 

@@ -152,10 +152,11 @@ def test_credentials_are_read_from_a_secret_file(rendered):
 
 
 def matches(matcher: str, labels: dict[str, str]) -> bool:
-    """Whether one `name="value"` equality matcher selects `labels`."""
-    found = re.fullmatch(r'(\w+)="([^"]*)"', matcher)
+    """Whether one `name="value"` or `name!="value"` matcher selects `labels`."""
+    found = re.fullmatch(r'(\w+)(!?=)"([^"]*)"', matcher)
     assert found, f"not an equality matcher: {matcher}"
-    return labels.get(found.group(1), "") == found.group(2)
+    equal = labels.get(found.group(1), "") == found.group(3)
+    return equal if found.group(2) == "=" else not equal
 
 
 def inhibits(rule: dict, source: dict[str, str], target: dict[str, str]) -> bool:
@@ -182,6 +183,52 @@ def test_criticals_inhibit_warnings_of_the_same_service_only(rendered):
     assert not inhibits(rule, slow_same, down)
 
 
+def watchdog_labels(config_file: Path) -> dict[str, str]:
+    """The labels of the Watchdog alert as the stack's rule file renders them."""
+    rules = config_file.parents[1] / "prometheus" / "rules" / "stack.yml"
+    document = yaml.safe_load(rules.read_text())
+    (rule,) = [
+        rule
+        for group in document["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "Watchdog"
+    ]
+    return {"alertname": "Watchdog", **rule["labels"]}
+
+
+def test_watchdog_goes_to_the_default_receiver_on_its_own_route(rendered):
+    inventory, config_file, config = rendered
+    labels = watchdog_labels(config_file)
+    assert labels["team"] in inventory.teams
+
+    result = route_test(
+        config_file, "default", *(f"{k}={v}" for k, v in labels.items())
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    (route,) = [
+        route
+        for route in config["route"]["routes"]
+        if 'alertname="Watchdog"' in route.get("matchers", [])
+    ]
+    assert route["repeat_interval"] == "1h"
+    assert not route.get("continue", False)
+
+
+def test_watchdog_mutes_no_alert_whatever_its_severity(rendered):
+    _, config_file, config = rendered
+    (rule,) = config["inhibit_rules"]
+    watchdog = watchdog_labels(config_file)
+    warning = {"alertname": "X", "severity": "warning", "service": watchdog["service"]}
+
+    assert watchdog["severity"] == "info"
+    assert not inhibits(rule, watchdog, warning)
+    assert not inhibits(rule, {**watchdog, "severity": "critical"}, warning)
+    assert inhibits(
+        rule, {**watchdog, "alertname": "Other", "severity": "critical"}, warning
+    )
+
+
 def test_the_config_uses_matchers_not_the_deprecated_match_syntax(rendered):
     _, config_file, _ = rendered
     text = config_file.read_text()
@@ -205,7 +252,7 @@ def broken(document: dict, change) -> dict:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda c: c["route"]["routes"].pop(0), "has no route"),
+        (lambda c: c["route"]["routes"].pop(), "has no route"),
         (
             lambda c: c["route"]["routes"][0].update(receiver="team-ghost"),
             "no receiver named",

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -19,6 +20,13 @@ from generator.render import Files, RenderContext, parse_back, render_stack
 from generator.templating import create_environment
 from tests.generator.conftest import CARDEALER, INVENTORIES, needs
 
+STACK_JOBS = [
+    "prometheus-self",
+    "stack-alertmanager",
+    "stack-blackbox-exporter",
+    "stack-grafana",
+    "stack-alert-gateway",
+]
 STATIC = INVENTORIES / "prom_static.yaml"
 FILE_SD = INVENTORIES / "prom_file_sd.yaml"
 CONSUL = INVENTORIES / "prom_consul.yaml"
@@ -143,7 +151,7 @@ def test_static_jobs_one_per_kind_with_every_service_labelled(tmp_path):
     names = [job["job_name"] for job in config["scrape_configs"]]
 
     kinds = ["consul", "http", "postgres", "rabbitmq", "redis"]
-    assert sorted(names) == sorted(["prometheus-self", "health-probe", *kinds])
+    assert sorted(names) == sorted(["health-probe", *STACK_JOBS, *kinds])
     http = static_targets(scrape_config(files, "http"))
     assert http["checkout:8080"] == {
         "env": "test",
@@ -154,6 +162,47 @@ def test_static_jobs_one_per_kind_with_every_service_labelled(tmp_path):
     assert http["gateway:8081"]["tier"] == "edge"
     # A service's own metrics port and path override the pack's.
     assert http["search:9102"]["__metrics_path__"] == "/internal/metrics"
+
+
+@pytest.mark.parametrize(
+    "inventory", [STATIC, FILE_SD, CONSUL], ids=["static", "file_sd", "consul"]
+)
+def test_the_stack_itself_is_scraped_with_its_owners_labels(inventory, tmp_path):
+    document = yaml.safe_load(inventory.read_text())
+    document["stack"]["alertmanager"] = {"address": "am:9094"}
+    document["stack"]["gateway"] = {"address": "gw:8095"}
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(document))
+    _, files = render_tree(path, tmp_path / "out")
+
+    expected = {
+        "prometheus-self": ("localhost:9090", "prometheus", "prometheus"),
+        "stack-alertmanager": ("am:9094", "am", "stack"),
+        "stack-blackbox-exporter": (
+            "blackbox-exporter:9115",
+            "blackbox-exporter",
+            "stack",
+        ),
+        "stack-grafana": ("grafana:3000", "grafana", "stack"),
+        "stack-alert-gateway": ("gw:8095", "gw", "stack"),
+    }
+    env = document["stack"]["environment"]
+    for job, (address, service, kind) in expected.items():
+        config = scrape_config(files, job)
+        assert config["metrics_path"] == "/metrics"
+        # Never through the catalog or target files: the stack watches itself.
+        assert "consul_sd_configs" not in config and "file_sd_configs" not in config
+        labels = {"env": env, "kind": kind, "service": service, "team": "platform"}
+        assert static_targets(config) == {address: labels}
+
+
+def test_the_stack_belongs_to_the_named_owner_or_the_first_team_by_name():
+    teams = {"web": object(), "ops": object()}
+    unnamed = SimpleNamespace(stack=SimpleNamespace(), teams=teams)
+    named = SimpleNamespace(stack=SimpleNamespace(owner_team="web"), teams=teams)
+
+    assert prometheus.owner_team(unnamed) == "ops"
+    assert prometheus.owner_team(named) == "web"
 
 
 def test_exporter_kinds_scrape_their_exporter_and_others_their_usual_port(tmp_path):

@@ -89,6 +89,8 @@ stack:
   evaluation_interval: 1s
   alertmanager:
     address: 127.0.0.1:{service_port}
+  gateway:
+    address: 127.0.0.1:{service_port}
 defaults:
   thresholds:
     down_for: 1s
@@ -113,8 +115,12 @@ def running_prometheus(service: int, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     config = tmp_path / "stack" / prometheus.CONFIG
     # The self-scrape job points where Prometheus listens in the stack; here it
-    # listens on a free port of 127.0.0.1.
-    config.write_text(config.read_text().replace("localhost:9090", f"127.0.0.1:{port}"))
+    # listens on a free port of 127.0.0.1. The stack's fixed containers are
+    # played by the fake service, so that Prometheus looks up no other host.
+    text = config.read_text().replace("localhost:9090", f"127.0.0.1:{port}")
+    for address in (prometheus.BLACKBOX_ADDRESS, prometheus.GRAFANA_ADDRESS):
+        text = text.replace(address, f"127.0.0.1:{service}")
+    config.write_text(text)
 
     command = [
         needs("prometheus"),
@@ -178,7 +184,31 @@ def test_prometheus_scrapes_the_service_loads_rules_and_fires(running_prometheus
         return groups if rules and all(r["health"] == "ok" for r in rules) else []
 
     groups = wait_for("the rules to load and evaluate", rules_evaluated)
-    assert {group["name"] for group in groups} == {"http-recording", "http-alerts"}
+    assert {group["name"] for group in groups} == {
+        "http-recording",
+        "http-alerts",
+        "stack-alerts",
+    }
+
+    def stack_up() -> list[dict]:
+        result = api(base, "query", query='up{kind="stack"} == 1')["result"]
+        found = [sample["metric"] for sample in result if sample["metric"]["team"]]
+        return found if len(found) == 4 else []
+
+    stack = wait_for("the stack's containers to be scraped", stack_up)
+    assert sorted(labels["job"] for labels in stack) == [
+        "stack-alert-gateway",
+        "stack-alertmanager",
+        "stack-blackbox-exporter",
+        "stack-grafana",
+    ]
+
+    def watchdog_firing() -> list[dict]:
+        alerts = api(base, "alerts")["alerts"]
+        return [a for a in alerts if a["labels"]["alertname"] == "Watchdog"]
+
+    watchdog = wait_for("Watchdog to fire", watchdog_firing)
+    assert watchdog[0]["labels"]["severity"] == "info"
 
     FakeService.healthy = False
 
@@ -196,5 +226,10 @@ def test_prometheus_scrapes_the_service_loads_rules_and_fires(running_prometheus
     assert alert["labels"]["team"] == "cars"
     assert alert["labels"]["severity"] == "critical"
     assert alert["annotations"]["runbook_url"] == "docs/runbooks/ServiceDown.md"
-    sent = wait_for("the alert to reach Alertmanager", lambda: FakeService.alerts)
-    assert sent[0]["labels"]["alertname"] == "ServiceDown"
+    sent = wait_for(
+        "the alert to reach Alertmanager",
+        lambda: [
+            a for a in FakeService.alerts if a["labels"]["alertname"] == "ServiceDown"
+        ],
+    )
+    assert sent[0]["labels"]["service"] == "inventory"

@@ -3,6 +3,7 @@ per-service thresholds, and open to new kinds added as a folder."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -17,7 +18,10 @@ from tests.generator.conftest import CARDEALER, INVENTORIES, run_obsgen
 from tests.generator.test_prometheus import CONSUL, STATIC, promtool, render_tree
 
 UNIT_TESTS = Path(__file__).resolve().parent / "prom_http_rules_test.yml"
+STACK_UNIT_TESTS = Path(__file__).resolve().parent / "prom_stack_rules_test.yml"
 KINDS = ("consul", "http", "postgres", "rabbitmq", "redis")
+# Every stack has the rules about itself beside its kinds'.
+RULE_FILES = (*KINDS, "stack")
 
 
 def alerts(files: dict[str, str], kind: str, name: str) -> list[dict]:
@@ -38,19 +42,66 @@ def alerts(files: dict[str, str], kind: str, name: str) -> list[dict]:
 def test_promtool_accepts_every_rule_file_without_lint_findings(inventory, tmp_path):
     _, files = render_tree(inventory, tmp_path)
     rule_files = sorted(path for path in files if path.startswith("prometheus/rules/"))
-    assert [Path(path).stem for path in rule_files] == list(KINDS)
+    assert [Path(path).stem for path in rule_files] == sorted(RULE_FILES)
 
     result = promtool("check", "rules", "--lint-fatal", *rule_files, cwd=tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == len(KINDS)
+    assert result.stdout.count("SUCCESS") == len(RULE_FILES)
 
 
-def run_unit_tests(inventory: Path, tmp_path: Path):
+def run_unit_tests(inventory: Path, tmp_path: Path, unit_tests: Path = UNIT_TESTS):
     render_tree(inventory, tmp_path)
-    # The unit-test file names `rules/http.yml` relative to itself.
-    shutil.copy(UNIT_TESTS, tmp_path / "prometheus" / UNIT_TESTS.name)
-    return promtool("test", "rules", UNIT_TESTS.name, cwd=tmp_path / "prometheus")
+    # The unit-test file names `rules/<file>.yml` relative to itself.
+    shutil.copy(unit_tests, tmp_path / "prometheus" / unit_tests.name)
+    return promtool("test", "rules", unit_tests.name, cwd=tmp_path / "prometheus")
+
+
+def test_watchdog_always_fires_and_a_stack_component_down_fires_after_2m(tmp_path):
+    result = run_unit_tests(STATIC, tmp_path, STACK_UNIT_TESTS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_every_stack_alert_is_owned_linked_and_watches_a_scraped_job(tmp_path):
+    inventory, files = render_tree(CARDEALER, tmp_path)
+    document = parse_back(prometheus.STACK_RULES, files[prometheus.STACK_RULES])
+    rules = [rule for group in document["groups"] for rule in group["rules"]]
+    config = parse_back(prometheus.CONFIG, files[prometheus.CONFIG])
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    owner = sorted(inventory.teams)[0]
+
+    names = [rule["alert"] for rule in rules]
+    assert names[0] == "Watchdog" and rules[0]["labels"]["severity"] == "info"
+    for down in ("Alertmanager", "BlackboxExporter", "Grafana", "AlertGateway"):
+        (rule,) = [rule for rule in rules if rule["alert"] == f"{down}Down"]
+        assert rule["for"] == "2m" and rule["labels"]["severity"] == "critical"
+        job = re.fullmatch(r'up\{job="([a-z-]+)"\} == 0', rule["expr"]).group(1)
+        assert job in jobs
+    for rule in rules:
+        assert rule["labels"]["team"] == owner
+        assert rule["annotations"]["dashboard_url"] == (
+            "http://localhost:3000/d/cardealer-overview"
+        )
+        assert f"docs/runbooks/{rule['alert']}.md" in files
+        for job in re.findall(r'job="([a-z-]+)"', rule["expr"]):
+            assert job in jobs, (rule["alert"], job)
+    assert "alert_gateway_notifications_dead_lettered_total" in str(rules)
+    for metric in (
+        "prometheus_rule_evaluation_failures_total",
+        "prometheus_notifications_errors_total",
+        "alertmanager_notifications_failed_total",
+    ):
+        assert metric in str(rules)
+
+
+def test_a_pack_may_not_take_the_kind_of_the_stacks_own_targets(tmp_path):
+    result = render_one_service_of_a_user_pack(tmp_path, "stack")
+
+    assert result.exit_code == 1
+    assert "kind 'stack' is the kind of the monitoring stack's own targets" in (
+        result.output
+    )
 
 
 def test_http_alerts_fire_with_their_labels_at_the_right_time(tmp_path):
@@ -134,7 +185,8 @@ def test_rule_count_follows_overrides_not_services(tmp_path):
     assert 'service!~"svc-00007|svc-00008"' in latency[0]["expr"]
     assert len(alerts(files, "http", "ServiceDown")) == 1
     config = parse_back(prometheus.CONFIG, files[prometheus.CONFIG])
-    assert len(config["scrape_configs"]) == 3
+    # http, its health probes, Prometheus itself and the stack's four containers.
+    assert len(config["scrape_configs"]) == 7
 
 
 def test_every_alert_links_its_runbook_and_dashboard(tmp_path):
@@ -307,28 +359,39 @@ def test_slow_scrapes_widen_the_rate_window_and_its_recording_names(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_pack_asking_for_a_threshold_it_lacks_fails_with_the_template_named(
-    tmp_path,
-):
-    pack = tmp_path / "templates" / "rules" / "memcached"
+def render_one_service_of_a_user_pack(tmp_path: Path, kind: str, change=str):
+    """Run `obsgen render` on one service of the Memcached pack, renamed to
+    `kind` and its files passed through `change`, from a `--templates` folder."""
+    pack = tmp_path / "templates" / "rules" / kind
     pack.mkdir(parents=True)
     for name, text in MEMCACHED_PACK.items():
-        text = text.replace('scopes("down_for")', 'scopes("down_fro")')
+        text = change(
+            text.replace("memcached", kind).replace("Memcached", kind.title())
+        )
         (pack / name).write_text(textwrap.dedent(text))
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text(
         "stack: {name: shop, environment: test}\n"
         "teams: [{name: web, slack_channel: '#web'}]\n"
-        "services: [{name: sessions, kind: memcached, team: web, port: 11211}]\n"
+        f"services: [{{name: sessions, kind: {kind}, team: web, port: 11211}}]\n"
     )
-
-    result = run_obsgen(
+    return run_obsgen(
         "render",
         inventory,
         "-o",
         tmp_path / "out",
         "--templates",
         tmp_path / "templates",
+    )
+
+
+def test_a_pack_asking_for_a_threshold_it_lacks_fails_with_the_template_named(
+    tmp_path,
+):
+    result = render_one_service_of_a_user_pack(
+        tmp_path,
+        "memcached",
+        lambda text: text.replace('scopes("down_for")', 'scopes("down_fro")'),
     )
 
     assert result.exit_code == 1

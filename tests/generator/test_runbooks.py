@@ -17,6 +17,26 @@ from generator.render import parse_back
 from tests.generator.conftest import CARDEALER
 from tests.generator.test_prometheus import STATIC, render_tree
 
+# The alerts of prometheus/rules/stack.yml, which every stack has.
+STACK_ALERTS = {
+    "Watchdog",
+    "AlertmanagerDown",
+    "BlackboxExporterDown",
+    "GrafanaDown",
+    "AlertGatewayDown",
+    "PrometheusRuleFailures",
+    "PrometheusNotificationsFailing",
+    "AlertmanagerNotificationsFailing",
+    "AlertGatewayDeadLetters",
+}
+REDIS = (
+    "Down",
+    "ExporterDown",
+    "MemoryHigh",
+    "RejectedConnections",
+    "TooManyConnections",
+)
+
 
 def rendered_alerts(files: dict[str, str]) -> set[str]:
     names = set()
@@ -32,7 +52,7 @@ def test_every_alert_of_the_stack_has_exactly_one_runbook(tmp_path):
     written = {Path(path).stem for path in files if path.startswith("docs/runbooks/")}
 
     assert written == rendered_alerts(files)
-    assert len(written) == 22
+    assert len(written) == 22 + len(STACK_ALERTS)
 
 
 def test_runbook_says_it_is_generated_and_how_to_confirm_and_escalate(tmp_path):
@@ -67,14 +87,33 @@ def test_runbooks_only_for_the_kinds_the_inventory_uses(tmp_path):
     )
     _, files = render_tree(inventory, tmp_path / "out")
 
-    written = sorted(Path(path).stem for path in files if path.startswith("docs/"))
-    assert written == [
+    written = {Path(path).stem for path in files if path.startswith("docs/")}
+    assert written - STACK_ALERTS == {
         "RedisDown",
         "RedisExporterDown",
         "RedisMemoryHigh",
         "RedisRejectedConnections",
         "RedisTooManyConnections",
-    ]
+    }
+
+
+def test_stack_alerts_have_runbooks_naming_the_stack_owner(tmp_path):
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "stack: {name: shop, environment: test}\n"
+        "teams: [{name: web, slack_channel: '#web'},\n"
+        "        {name: ops, slack_channel: '#ops'}]\n"
+        "services: [{name: cache, kind: redis, team: web, port: 6379}]\n"
+    )
+    _, files = render_tree(inventory, tmp_path / "out")
+
+    assert rendered_alerts(files) - {"Redis" + a for a in REDIS} == STACK_ALERTS
+    text = files["docs/runbooks/AlertGatewayDeadLetters.md"]
+    assert "Raised by obsgen's rules about the monitoring stack itself" in text
+    # No team is named as owner, so the first by name owns the stack.
+    assert text.endswith("The team that owns the monitoring stack:\n\n- ops: #ops\n")
+    assert "alert_gateway_notifications_dead_lettered_total" in text
+    assert "`<service>` replaced" not in text
 
 
 def copy_pack(tmp_path: Path, kind: str) -> Path:
