@@ -1,8 +1,8 @@
 """The gateway's configuration file (gateway.yml): its model, loading and secrets.
 
-Values are read by YAML 1.2 core rules so that `handoff: 09:00` stays the text
-"09:00" and `on` stays a word; every value keeps its line and column, so that a
-mistake is reported as `file:line:column: field.path: message`, all at once.
+It is read like an inventory (`generator.yamlfile`): `handoff: 09:00` stays the
+text "09:00" and `on` stays a word, and every mistake is reported at once as
+`file:line:column: field.path: message`.
 Secrets are references (`{env: NAME}` or `{file: PATH}`) resolved when the
 configuration is loaded; their values never appear in a repr or a message.
 """
@@ -10,13 +10,11 @@ configuration is loaded; their values never appear in a repr or a message.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,6 +27,8 @@ from pydantic import (
 )
 
 from alert_gateway.oncall import Rotation
+from generator import yamlfile
+from generator.errors import InventoryError
 
 Location = tuple[str | int, ...]
 
@@ -41,45 +41,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-class _Yaml12Loader(yaml.SafeLoader):
-    """A safe loader that resolves plain scalars by YAML 1.2's core schema only."""
-
-    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        # SafeLoader would read a leading zero as octal; YAML 1.2 does not.
-        text = str(self.construct_scalar(node)).lower()
-        sign = -1 if text.startswith("-") else 1
-        digits = text.lstrip("+-")
-        if digits.startswith("0o"):
-            return sign * int(digits[2:], 8)
-        if digits.startswith("0x"):
-            return sign * int(digits[2:], 16)
-        return sign * int(digits, 10)
-
-
-_Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _Yaml12Loader.construct_yaml_int)
-_RESOLVERS = [
-    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", "~nN"),
-    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    (
-        "tag:yaml.org,2002:int",
-        r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$",
-        "-+0123456789",
-    ),
-    (
-        "tag:yaml.org,2002:float",
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        "-+.0123456789",
-    ),
-]
-for _tag, _pattern, _first in _RESOLVERS:
-    _Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
-# The empty plain scalar (`key:` with nothing after it) has no first character.
-_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^$"), [""])
 
 
 class _Strict(BaseModel):
@@ -211,12 +172,12 @@ def load_config(
         reason = getattr(error, "strerror", None) or "not UTF-8 text"
         raise ConfigError([f"{name}:1:1: cannot read file: {reason}"]) from None
 
-    data, marks = _parse(text, name)
-    config = _validate(data, marks, name)
+    document = _parse(text, name)
+    config = _validate(document)
     if not resolve_secrets:
         return config
     resolved = _resolve_secrets(config.secrets, path.parent, environ or os.environ)
-    problems = [_located(name, marks, loc, msg) for loc, msg in resolved[1]]
+    problems = [str(document.problem(loc, msg)) for loc, msg in resolved[1]]
     if problems:
         raise ConfigError(problems)
     return config.with_secrets(resolved[0])
@@ -224,78 +185,28 @@ def load_config(
 
 def parse_config(text: str, name: str = "gateway.yml") -> GatewayConfig:
     """Validate configuration text without resolving its secrets."""
-    data, marks = _parse(text, name)
-    return _validate(data, marks, name)
+    return _validate(_parse(text, name))
 
 
-def _parse(text: str, name: str) -> tuple[Any, dict[Location, tuple[int, int]]]:
-    loader = _Yaml12Loader(text)
+def _parse(text: str, name: str) -> yamlfile.Located:
     try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = error.problem or error.context
-        raise ConfigError(
-            [f"{name}:{line}:{column}: not valid YAML: {problem}"]
-        ) from None
-    finally:
-        loader.dispose()
-
-    marks: dict[Location, tuple[int, int]] = {}
-    problems: list[str] = []
-    data = _build(loader, node, (), marks, problems, name) if node is not None else None
-    if problems:
-        raise ConfigError(problems)
-    return data, marks
+        return yamlfile.loads(text, name)
+    except InventoryError as error:
+        raise ConfigError([str(problem) for problem in error.problems]) from None
 
 
-def _build(loader, node, path: Location, marks, problems, name) -> Any:
-    marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(loader, item, (*path, index), marks, problems, name)
-            for index, item in enumerate(node.value)
-        ]
-    if not isinstance(node, yaml.MappingNode):
-        return loader.construct_object(node)
-
-    mapping: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        where = (
-            f"{name}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}"
-        )
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-        if not isinstance(key, str) or key_node.tag == "tag:yaml.org,2002:merge":
-            problems.append(f"{where}: {_dotted(path)}: keys must be plain text")
-            continue
-        if key in mapping:
-            problems.append(f"{where}: {_dotted((*path, key))}: duplicate key")
-            continue
-        # The key's position reads better in messages than the value's.
-        marks[(*path, key)] = (
-            key_node.start_mark.line + 1,
-            key_node.start_mark.column + 1,
-        )
-        mapping[key] = _build(loader, value_node, (*path, key), marks, problems, name)
-    return mapping
-
-
-def _validate(data: Any, marks, name: str) -> GatewayConfig:
-    if not isinstance(data, dict):
-        raise ConfigError([f"{name}:1:1: the file must hold a mapping of settings"])
+def _validate(document: yamlfile.Located) -> GatewayConfig:
+    if not isinstance(document.data, dict):
+        raise ConfigError([str(document.problem((), "expected a mapping of settings"))])
     try:
-        config = GatewayConfig.model_validate(data)
+        config = GatewayConfig.model_validate(document.data)
     except ValidationError as error:
-        problems = [
-            _located(name, marks, _clean_loc(item["loc"]), _message(item))
-            for item in error.errors()
-        ]
-        raise ConfigError(problems) from None
+        problems = document.validation_problems(error)
+        raise ConfigError([str(problem) for problem in problems]) from None
 
-    problems = [_located(name, marks, loc, msg) for loc, msg in _cross_check(config)]
+    problems = [document.problem(loc, msg) for loc, msg in _cross_check(config)]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([str(problem) for problem in problems])
     return config
 
 
@@ -354,40 +265,3 @@ def _resolve_secrets(
                 continue
         values[field_name] = SecretStr(value)
     return ResolvedSecrets(**values), problems
-
-
-def _clean_loc(loc: tuple[Any, ...]) -> Location:
-    # Validators of unions and wrapped types add their own names to a location.
-    return tuple(
-        part
-        for part in loc
-        if isinstance(part, int) or not re.search(r"[\[\]()]|^function-", str(part))
-    )
-
-
-def _message(item: Mapping[str, Any]) -> str:
-    if item["type"] == "extra_forbidden":
-        return "unknown key"
-    if item["type"] == "missing":
-        return "required"
-    return str(item["msg"]).removeprefix("Value error, ")
-
-
-def _located(name: str, marks, loc: Location, message: str) -> str:
-    path = loc
-    while path and path not in marks:
-        path = path[:-1]
-    line, column = marks.get(path, (1, 1))
-    field = _dotted(loc)
-    return (
-        f"{name}:{line}:{column}: {field}: {message}"
-        if field
-        else (f"{name}:{line}:{column}: {message}")
-    )
-
-
-def _dotted(loc: Location) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text.lstrip(".")

@@ -113,7 +113,14 @@ def _say(detail: Mapping[str, Any], pattern_help: Mapping[str, str]) -> str:
 
     message = str(detail["msg"]).removeprefix("Value error, ")
     message = message.replace("Input should be", "expected")
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
+    # A validator's own message says what is wrong; the value it refused may be
+    # a secret written inline, so it is not repeated.
+    custom = kind in {"value_error", "assertion_error"}
+    if (
+        not custom
+        and isinstance(value, str | int | float)
+        and not isinstance(value, bool)
+    ):
         message += f", got {value!r}"
     return message[:1].lower() + message[1:]
 

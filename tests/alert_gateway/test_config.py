@@ -82,7 +82,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     problems = _problems(tmp_path, text)
 
     name = f"{tmp_path}/gateway.yml"
-    assert f"{name}:1:1: default_channel: required" in problems
+    assert f"{name}:1:1: default_channel: required key is missing" in problems
     assert any(p.startswith(f"{name}:2:10: listen.port:") for p in problems)
     assert len(problems) == 2  # the unknown team is checked once the shape is right
 
@@ -161,7 +161,9 @@ def test_yaml_syntax_error_is_located(tmp_path):
 def test_duplicate_keys_are_errors(tmp_path):
     [problem] = _problems(tmp_path, MINIMAL + 'default_channel: "#other"\n')
 
-    assert problem == f"{tmp_path}/gateway.yml:3:1: default_channel: duplicate key"
+    assert problem == (
+        f"{tmp_path}/gateway.yml:3:1: default_channel: duplicate key 'default_channel'"
+    )
 
 
 def test_yaml_1_1_booleans_and_octals_are_not_guessed(tmp_path):
