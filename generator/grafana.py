@@ -107,12 +107,15 @@ class Common:
     def tags(self, *more: str) -> list[str]:
         return ["obsgen", self.inventory.stack.name, *more]
 
-    def links(self, *, overview: bool = True) -> list[dict[str, Any]]:
+    def links(
+        self, *, overview: bool = True, infrastructure: bool = True
+    ) -> list[dict[str, Any]]:
+        """Links to the other dashboards; a dashboard leaves itself out."""
         links = []
         if overview:
             uid = dashboard_uid(self.inventory, "overview")
             links.append(model.link("Overview", f"/d/{uid}"))
-        if self.has_infrastructure:
+        if infrastructure and self.has_infrastructure:
             uid = dashboard_uid(self.inventory, "infrastructure")
             links.append(model.link("Infrastructure", f"/d/{uid}"))
         links.append(model.tag_link("Services", self.tags("service")))
@@ -253,7 +256,7 @@ def infrastructure(
         tags=common.tags(*infra_spec.tags),
         panels=panels,
         variables=variables,
-        links=common.links(),
+        links=common.links(infrastructure=False),
     )
 
 

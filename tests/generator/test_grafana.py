@@ -19,6 +19,7 @@ from generator.packs import load_packs
 from generator.prototype import Prototype, number_mark, text_mark
 from generator.render import RenderContext, parse_back
 from generator.templating import create_environment
+from tests.generator.test_prometheus import promtool
 
 ROOT = Path(__file__).resolve().parents[2]
 CARDEALER = ROOT / "examples" / "cardealer" / "inventory.yaml"
@@ -287,6 +288,78 @@ def test_overview_and_service_dashboards_link_to_each_other(small):
         urls = [link.get("url") for link in board["links"]]
         assert f"/d/{overview['uid']}" in urls
     assert not set(dropdown["tags"]) <= set(overview["tags"])
+
+
+def test_infrastructure_links_to_the_others_but_not_to_itself(small):
+    infrastructure = small.board("infrastructure")
+    urls = [link.get("url") for link in infrastructure["links"]]
+
+    assert f"/d/{infrastructure['uid']}" not in urls
+    assert f"/d/{small.board('overview')['uid']}" in urls
+    checkout = small.board("service-checkout")
+    assert f"/d/{infrastructure['uid']}" in [
+        link.get("url") for link in checkout["links"]
+    ]
+
+
+# Every kind of `up` series a stack has: an http service, an exporter's, a
+# health probe's, Prometheus' own and the stack's containers; one of the last
+# is down. Only checkout and orders-db are services of the inventory.
+UP_SERIES = {
+    'up{job="http", service="checkout", kind="http"}': "1",
+    'up{job="postgres", service="orders-db", kind="postgres"}': "1",
+    'up{job="health-probe", service="checkout", kind="http", endpoint="/health"}': "1",
+    'up{job="prometheus-self", service="prometheus", kind="prometheus"}': "1",
+    'up{job="stack-grafana", service="grafana", kind="stack"}': "1",
+    'up{job="stack-alertmanager", service="alertmanager", kind="stack"}': "0",
+    'ALERTS{alertname="Watchdog", alertstate="firing", severity="info"}': "1",
+    'ALERTS{alertname="ServiceDown", alertstate="firing", service="x"}': "1",
+}
+
+
+def test_overview_counts_the_inventorys_services_and_real_alerts_only(small, tmp_path):
+    overview = small.board("overview")
+    expected = {
+        "Services up": [("{}", 2)],
+        "Services down": [("{}", 0)],
+        "Up by service": [('{service="checkout"}', 1), ('{service="orders-db"}', 1)],
+        "Firing alerts": [("{}", 1)],
+        "Stack up": [
+            ('{service="alertmanager"}', 0),
+            ('{service="grafana"}', 1),
+            ('{service="prometheus"}', 1),
+        ],
+    }
+    tests = [
+        {
+            "expr": by_title(overview, title)["targets"][0]["expr"],
+            "eval_time": "1m",
+            "exp_samples": [
+                {"labels": labels, "value": value} for labels, value in samples
+            ],
+        }
+        for title, samples in expected.items()
+    ]
+    unit = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": series, "values": f"{value} {value}"}
+                    for series, value in UP_SERIES.items()
+                ],
+                "promql_expr_test": tests,
+            }
+        ],
+    }
+    path = tmp_path / "overview_test.yml"
+    path.write_text(json.dumps(unit))
+
+    result = promtool("test", "rules", path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # Provisioning
