@@ -28,7 +28,8 @@ PATH = "compose/docker-compose.observability.yml"
 TEMPLATE = "compose/docker-compose.observability.yml.j2"
 # Relative to the compose file: beside the rendered folder, which obsgen
 # replaces as a whole on every render.
-SECRETS_DIR = "../../secrets"
+SECRETS_FOLDER = "secrets"
+SECRETS_DIR = f"../../{SECRETS_FOLDER}"
 GATEWAY_CONTEXT = "../../obsgen"
 TOKEN_SECRET = "alert_gateway_token"
 PACK_FRAGMENT = "compose.yml.j2"
@@ -167,6 +168,7 @@ def render(context: RenderContext) -> Files:
         exporters=exporters,
         secrets=secrets,
         secrets_dir=SECRETS_DIR,
+        secrets_folder=SECRETS_FOLDER,
         token_secret=TOKEN_SECRET,
         gateway_context=GATEWAY_CONTEXT,
         network=inventory.stack.name,

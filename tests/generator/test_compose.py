@@ -114,6 +114,54 @@ def test_a_missing_obsgen_source_folder_is_reported(rendered, tmp_path):
     assert "absent" in result.stderr
 
 
+def header(text: str) -> list[str]:
+    """The comment lines a compose file opens with, without their `#`."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    return lines
+
+
+def test_a_user_who_follows_the_header_gets_a_valid_file(tmp_path):
+    render_tree(SMALL, tmp_path / "stack")
+    compose_file = tmp_path / "stack" / compose.PATH
+    lines = header(compose_file.read_text())
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("OBSGEN_DIR", "GATEWAY_CONFIG")
+    }
+
+    def config() -> subprocess.CompletedProcess:
+        command = [needs("docker-compose"), "-f", str(compose_file), "config", "-q"]
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=120, env=environment
+        )
+
+    # Every file the header lists, created where it says.
+    for line in lines:
+        if line.startswith(f"{compose.SECRETS_DIR}/"):
+            (compose_file.parent / line).resolve().parent.mkdir(exist_ok=True)
+            (compose_file.parent / line).resolve().write_text("not-a-real-secret\n")
+    assert config().returncode != 0
+
+    # Every variable it says to export, set as it describes them.
+    exports = [line.removeprefix("export ") for line in lines if "export " in line]
+    assert [line.split("=")[0] for line in exports] == ["OBSGEN_DIR"]
+    assert "the one that holds" in " ".join(lines)
+    assert "alert_gateway/Dockerfile" in " ".join(lines)
+    environment["OBSGEN_DIR"] = str(ROOT)
+    result = config()
+    assert result.returncode == 0, result.stderr
+
+    # And the line that keeps the secrets out of version control.
+    ignore = lines[lines.index("folder that holds it and the rendered folder.") + 1]
+    assert ignore == "secrets/"
+    assert any("Never commit the secrets folder" in line for line in lines)
+
+
 def test_every_exporter_the_inventory_needs_is_a_service(rendered):
     inventory, _, document = rendered
     needed = {
