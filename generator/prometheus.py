@@ -61,6 +61,22 @@ MIN_RATE_WINDOW = timedelta(minutes=5)
 RATE_WINDOW_SCRAPES = 4
 ZERO_DURATION = re.compile(r"0|(?:0+(?:ms|s|m|h|d|w|y))+")
 
+# A Go template action, and the word it starts with. Besides `$variables`,
+# `.fields`, "string" literals (`{{ "{{" }}` writes braces) and /* comments */,
+# an action starts with a keyword of Go's templates or a function Prometheus'
+# templates offer.
+ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
+ACTION_START = re.compile(r"[^\s|()]+")
+KNOWN_WORDS = """
+    if else end range with template define block
+    humanize humanize1024 humanizeDuration humanizePercentage humanizeTimestamp
+    printf print query first label value title toUpper toLower reReplaceAll
+    match safeHtml stripPort stripDomain externalURL pathPrefix args tmpl
+    graphLink tableLink sortByLabel parseDuration strvalue len index and or not
+    eq ne lt le gt ge urlquery html js toTime slice
+"""
+TEMPLATE_WORDS = frozenset(KNOWN_WORDS.split())
+
 # Alert labels and links of a rule shared by many services, filled in per alert.
 SERVICE_LABEL = "{{ $labels.service }}"
 TEAM_LABEL = "{{ $labels.team }}"
@@ -624,6 +640,31 @@ def _check_rule(where: str, rule: Any) -> None:
         raise RenderError(f"{where}: severity {labels['severity']!r} is not allowed")
     if "for" in rule and not is_duration(str(rule["for"])):
         raise RenderError(f"{where}: 'for' is not a duration")
+    for section, values in (("label", labels), ("annotation", annotations)):
+        for name, value in values.items():
+            if problem := template_problem(str(value)):
+                raise RenderError(f"{where}: {section} {name}: {problem}")
+
+
+def template_problem(text: str) -> str | None:
+    """Why Prometheus would not expand `text` as obsgen means it, or None.
+
+    Alert labels and annotations are Go templates. A `{{` that came in with a
+    value from the inventory, such as a URL, starts an action Prometheus
+    cannot parse, and then every alert of the file fails to load; so each
+    action must begin as obsgen's own do.
+    """
+    for match in ACTION.finditer(text):
+        words = match.group(1).strip().removeprefix("- ").removesuffix(" -")
+        first = ACTION_START.match(words.lstrip("( "))
+        word = first.group(0) if first else ""
+        known = word.startswith(("$", ".", '"', "`", "/*")) or word in TEMPLATE_WORDS
+        if not known:
+            return f"{match.group(0)!r} is not a template action Prometheus knows"
+    rest = ACTION.sub("", text)
+    if "{{" in rest or "}}" in rest:
+        return "has unbalanced '{{' or '}}'"
+    return None
 
 
 def is_duration(text: str) -> bool:

@@ -262,6 +262,61 @@ def test_check_rejects_an_incomplete_alert(change, message):
         check_groups({"name": "x-alerts", "rules": [{**GOOD_ALERT, **change}]})
 
 
+def test_check_accepts_the_template_actions_prometheus_knows():
+    annotations = {
+        **GOOD_ALERT["annotations"],
+        "summary": "{{ $labels.service }}: {{ $value | humanizePercentage }}",
+        "description": '{{- /* note */ -}}{{ if gt $value 1.0 }}{{ "{{" }}{{ end }}',
+        "dashboard_url": "http://g/d/x?var-service={{ $labels.service }}",
+    }
+    labels = {**GOOD_ALERT["labels"], "service": "{{ .Labels.service }}"}
+    alert = {**GOOD_ALERT, "annotations": annotations, "labels": labels}
+    check_groups({"name": "x-alerts", "rules": [alert]})
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "message"),
+    [
+        (
+            "annotations",
+            "runbook_url",
+            "https://wiki/{{team}}/Broken.md",
+            r"annotation runbook_url: '\{\{team\}\}' is not a template action",
+        ),
+        (
+            "annotations",
+            "dashboard_url",
+            "https://grafana/d/x?a={{ $labels.service }",
+            "annotation dashboard_url: has unbalanced",
+        ),
+        ("labels", "team", "ops}}", "label team: has unbalanced"),
+        ("labels", "service", "{{ labels.service }}", "label service: '{{ labels"),
+    ],
+)
+def test_check_rejects_a_value_prometheus_would_not_expand(
+    section, name, value, message
+):
+    alert = {**GOOD_ALERT, section: {**GOOD_ALERT[section], name: value}}
+    where = r"prometheus/rules/x.yml: group 'x-alerts' rule 0 \(Broken\): "
+    with pytest.raises(RenderError, match=where + message):
+        check_groups({"name": "x-alerts", "rules": [alert]})
+
+
+def test_a_pack_writing_a_bad_template_action_fails_at_render(tmp_path):
+    result = render_one_service_of_a_user_pack(
+        tmp_path,
+        "memcached",
+        lambda text: text.replace('summary="{{ $labels', 'summary="{{ labels'),
+    )
+
+    assert result.exit_code == 1
+    assert "prometheus/rules/memcached.yml: group 'memcached-alerts' rule 0" in (
+        result.output
+    )
+    assert "annotation summary: '{{ labels.service }}' is not" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_check_rejects_two_groups_of_the_same_name():
     group = {"name": "x-alerts", "rules": [GOOD_ALERT]}
     with pytest.raises(RenderError, match="group 'x-alerts' also in"):
