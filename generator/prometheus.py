@@ -176,6 +176,8 @@ def owner_team(inventory: Inventory) -> str:
     stable choice that at least reaches a team the inventory knows.
     """
     named = getattr(inventory.stack, "owner_team", None)
+    if named is not None and named not in inventory.teams:
+        raise RenderError(f"stack.owner_team: no team named {named!r}")
     return named or sorted(inventory.teams)[0]
 
 

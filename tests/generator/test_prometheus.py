@@ -203,6 +203,10 @@ def test_the_stack_belongs_to_the_named_owner_or_the_first_team_by_name():
 
     assert prometheus.owner_team(unnamed) == "ops"
     assert prometheus.owner_team(named) == "web"
+    with pytest.raises(RenderError, match=r"stack\.owner_team: no team named 'dev'"):
+        prometheus.owner_team(
+            SimpleNamespace(stack=SimpleNamespace(owner_team="dev"), teams=teams)
+        )
 
 
 def test_exporter_kinds_scrape_their_exporter_and_others_their_usual_port(tmp_path):
