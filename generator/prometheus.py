@@ -465,7 +465,6 @@ def render_stack_rules(context: RenderContext, components: list[Component]) -> s
     return context.render(
         STACK_TEMPLATE,
         components=[c for c in components if c.down_alert],
-        self_job=SELF_JOB,
         rate_window=rate_window(inventory),
         prometheus=components[0],
         alertmanager=_component(components, "stack-alertmanager"),
