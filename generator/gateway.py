@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from alert_gateway.config import ConfigError, parse_config
-from generator.alertmanager import CREDENTIALS_FILE
+from generator.alertmanager import CREDENTIALS_FILE, WATCHDOG
 from generator.compose import endpoint, literal_secrets
 from generator.errors import RenderError
 from generator.render import Files, RenderContext
@@ -42,6 +42,7 @@ def render(context: RenderContext) -> Files:
         rotation_start=ROTATION_START,
         default_channel=default_channel(inventory.stack.name),
         token_file=CREDENTIALS_FILE,
+        watchdog=WATCHDOG,
     )
     log.debug("rendered path=%s teams=%d", PATH, len(teams))
     return {PATH: text}
@@ -56,7 +57,8 @@ def check(files: Files, parsed: dict[str, Any]) -> None:
 
     teams = {team.get("name"): team for team in config.get("teams") or []}
     rotations = {rotation.get("name") for rotation in config.get("rotations") or []}
-    routed = {route.get("team") for route in config.get("routes") or []}
+    routes = config.get("routes") or []
+    routed = {route["team"] for route in routes if route.get("team") is not None}
     for name, team in sorted(teams.items()):
         if name not in routed:
             raise RenderError(f"{PATH}: teams: {name!r} has no route")

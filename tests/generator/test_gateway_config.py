@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from alert_gateway.config import GatewayConfig, load_config
+from alert_gateway.delivery import Deliverer
 from alert_gateway.oncall import on_call
 from generator import gateway
 from generator.errors import RenderError
@@ -31,12 +33,42 @@ def rendered(request, tmp_path_factory) -> tuple[Inventory, Path, GatewayConfig]
 def test_every_team_has_a_route_to_its_channel(rendered):
     inventory, _, config = rendered
 
-    routes = {route.team: route for route in config.routes}
+    routes = {route.team: route for route in config.routes if route.team}
     assert routes.keys() == inventory.teams.keys()
     for name, team in inventory.teams.items():
         assert routes[name].matchers == {"team": name}
         assert routes[name].channel == team.slack_channel
         assert config.team(name).channel == team.slack_channel
+
+
+def gateway_target(config: GatewayConfig, labels: dict[str, str], team: str | None):
+    """Where the gateway's own routing sends a group with `labels`, posted to
+    the webhook of `team` (None: the team-less one)."""
+    deliverer = Deliverer(config, None, None, None, None)  # type: ignore[arg-type]
+    state = SimpleNamespace(common_labels=labels, group_labels=labels)
+    return deliverer.route(state, team)  # type: ignore[arg-type]
+
+
+def test_watchdog_stays_in_the_default_channel_and_other_alerts_follow_their_team(
+    rendered,
+):
+    inventory, path, config = rendered
+    rules = path.parents[1] / "prometheus" / "rules" / "stack.yml"
+    (watchdog,) = [
+        rule
+        for group in yaml.safe_load(rules.read_text())["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "Watchdog"
+    ]
+    labels = {"alertname": "Watchdog", **watchdog["labels"]}
+    team = inventory.teams[labels["team"]]
+
+    target = gateway_target(config, labels, None)
+
+    assert target.channel == config.default_channel != team.slack_channel
+    assert target.team is None
+    down = {**labels, "alertname": "GrafanaDown", "severity": "critical"}
+    assert gateway_target(config, down, None).channel == team.slack_channel
 
 
 def test_every_named_rotation_has_a_stub_nobody_is_on_call_in(rendered):
@@ -97,7 +129,7 @@ def test_handoff_stays_a_wall_clock_time(rendered):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda c: c["routes"].pop(0), "has no route"),
+        (lambda c: c["routes"].pop(), "has no route"),
         (lambda c: c["teams"].pop(0), "not in teams"),
         (lambda c: c["teams"][0].update(rotation="ghost"), "no rotation"),
         (lambda c: c["secrets"].update(slack_bot_token="xoxb-1-2-3"), "reference"),
