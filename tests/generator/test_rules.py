@@ -470,3 +470,19 @@ def test_a_zero_for_duration_renders_and_passes_promtool(tmp_path):
         "check", "rules", "prometheus/rules/http.yml", cwd=tmp_path / "out"
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_named_owner_team_gets_the_stacks_alerts_and_targets(tmp_path):
+    document = yaml.safe_load(STATIC.read_text())
+    document["stack"]["owner_team"] = "storefront"
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(document))
+
+    _, files = render_tree(inventory, tmp_path / "out")
+
+    rules = parse_back(prometheus.STACK_RULES, files[prometheus.STACK_RULES])
+    teams = {rule["labels"]["team"] for rule in rules["groups"][0]["rules"]}
+    assert teams == {"storefront"}
+    config = parse_back(prometheus.CONFIG, files[prometheus.CONFIG])
+    grafana = [j for j in config["scrape_configs"] if j["job_name"] == "stack-grafana"]
+    assert grafana[0]["static_configs"][0]["labels"]["team"] == "storefront"
