@@ -44,9 +44,10 @@ def test_every_team_has_a_route_to_its_channel(rendered):
 def gateway_target(config: GatewayConfig, labels: dict[str, str], team: str | None):
     """Where the gateway's own routing sends a group with `labels`, posted to
     the webhook of `team` (None: the team-less one)."""
-    deliverer = Deliverer(config, None, None, None, None)  # type: ignore[arg-type]
+    # Routing reads only the configuration: no store, Slack or clock needed.
+    deliverer = SimpleNamespace(config=config)
     state = SimpleNamespace(common_labels=labels, group_labels=labels)
-    return deliverer.route(state, team)  # type: ignore[arg-type]
+    return Deliverer.route(deliverer, state, team)  # type: ignore[arg-type]
 
 
 def test_watchdog_stays_in_the_default_channel_and_other_alerts_follow_their_team(
