@@ -27,6 +27,7 @@ from alert_gateway.delivery import Clock, Deliverer, Worker, load_state, note_te
 from alert_gateway.escalation import Escalator
 from alert_gateway.metrics import GatewayMetrics
 from alert_gateway.oncall import on_call, schedule, to_ical
+from alert_gateway.pacing import ChannelPacer
 from alert_gateway.payload import Notification
 from alert_gateway.signing import (
     ActionPayloadError,
@@ -74,12 +75,17 @@ def create_app(
     clock: Clock,
     *,
     metrics: GatewayMetrics | None = None,
+    pacer: ChannelPacer | None = None,
     start_worker: bool = True,
     silence_session: Any = None,
 ) -> FastAPI:
-    """The FastAPI application; its lifespan runs the delivery worker."""
+    """The FastAPI application; its lifespan runs the delivery worker.
+
+    `pacer` is the one the sink writes through, so that the worker sends only
+    what the sink will let go.
+    """
     metrics = metrics or GatewayMetrics(queue_depth=store.queue_depth)
-    deliverer = Deliverer(config, store, sink, metrics, clock)
+    deliverer = Deliverer(config, store, sink, metrics, clock, pacer=pacer)
     escalator = Escalator(deliverer)
     worker = Worker(deliverer, after_pass=escalator.run)
 

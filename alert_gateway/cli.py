@@ -15,6 +15,7 @@ import uvicorn
 from alert_gateway import logs
 from alert_gateway.config import ConfigError, GatewayConfig, load_config
 from alert_gateway.oncall import OnCall, on_call, schedule
+from alert_gateway.pacing import ChannelPacer
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def serve(
         message = f"{config_path}: database: cannot open {config.database}: {error}"
         click.echo(message, err=True)
         raise SystemExit(2) from None
-    app = create_app(config, store, _sink(config), SystemClock())
+    pacer = ChannelPacer(config.slack.min_interval_per_channel_seconds)
+    app = create_app(config, store, _sink(config, pacer), SystemClock(), pacer=pacer)
     server = _DrainingServer(
         uvicorn.Config(
             app,
@@ -116,15 +118,14 @@ class _DrainingServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def _sink(config: GatewayConfig):
-    from alert_gateway.pacing import ChannelPacer
+def _sink(config: GatewayConfig, pacer: ChannelPacer):
+    """Slack through the worker's pacer, or the console when there is no token."""
     from alert_gateway.slack import ConsoleSink, SlackWebSink
 
     token = config.secret("slack_bot_token")
     if token is None:
         log.warning("no Slack token configured, printing messages instead")
         return ConsoleSink()
-    pacer = ChannelPacer(config.slack.min_interval_per_channel_seconds)
     return SlackWebSink(token, base_url=config.slack.base_url, pacer=pacer)
 
 

@@ -6,11 +6,19 @@ group's message once (`chat.postMessage`), then keeps it current with
 `chat.update`. The message's channel and ts are committed in the same
 transaction that marks the notifications delivered, right after Slack accepts:
 a crash between those two steps is the only way a post can repeat.
+
+Every Slack call is a step recorded as soon as Slack accepts it, so no answer
+that comes later (a paced channel, a 429) makes the gateway send it again: the
+thread reply of a resolved group is queued as a thread note with the update it
+follows, and posted when the channel allows. Work is taken oldest due first
+across groups, notes and acknowledgements, and a group that waits goes behind
+the others of its channel.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import random
@@ -30,9 +38,16 @@ from alert_gateway.blocks import (
 from alert_gateway.config import GatewayConfig, Team
 from alert_gateway.metrics import GatewayMetrics
 from alert_gateway.oncall import on_call
+from alert_gateway.pacing import ChannelPacer
 from alert_gateway.payload import Alert
 from alert_gateway.slack import DeliveryResult, SlackSink
-from alert_gateway.store import GroupRecord, Pending, Store, StoreUnavailable
+from alert_gateway.store import (
+    GroupRecord,
+    Pending,
+    Store,
+    StoreUnavailable,
+    ThreadNote,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,29 +136,6 @@ def pages(state: GroupState, severities: list[str]) -> bool:
     )
 
 
-class ChannelGate:
-    """When each channel may be written to next: Slack's per-channel pace and 429s."""
-
-    def __init__(self, min_interval: float) -> None:
-        self._min_interval = min_interval
-        self._ready_at: dict[str, float] = {}
-
-    def ready(self, channel: str, now: float) -> bool:
-        return self._ready_at.get(channel, 0.0) <= now
-
-    def wrote(self, channel: str, now: float) -> None:
-        self._ready_at[channel] = max(
-            self._ready_at.get(channel, 0.0), now + self._min_interval
-        )
-
-    def pause(self, channel: str, until: float) -> None:
-        self._ready_at[channel] = max(self._ready_at.get(channel, 0.0), until)
-
-    def next_ready(self, now: float) -> float | None:
-        waiting = [at for at in self._ready_at.values() if at > now]
-        return min(waiting) if waiting else None
-
-
 @dataclass(frozen=True)
 class Target:
     """Where a group's message goes and whose rotation it mentions."""
@@ -163,6 +155,7 @@ class Deliverer:
         metrics: GatewayMetrics,
         clock: Clock,
         *,
+        pacer: ChannelPacer | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
@@ -170,7 +163,14 @@ class Deliverer:
         self.sink = sink
         self.metrics = metrics
         self.clock = clock
-        self.gate = ChannelGate(config.slack.min_interval_per_channel_seconds)
+        # One pace for the worker and the sink: the sink's own when it has one.
+        self.pacer = (
+            pacer
+            or getattr(sink, "pacer", None)
+            or ChannelPacer(
+                config.slack.min_interval_per_channel_seconds, clock=clock.now
+            )
+        )
         self.backoff = Backoff(
             config.slack.retry_initial_seconds, config.slack.retry_max_seconds
         )
@@ -179,7 +179,9 @@ class Deliverer:
         self._channel_ids: dict[str, str] = {}
         # The channel routed to for groups not yet posted, to pace them cheaply.
         self._routed: dict[str, str] = {}
+        # When a note or an acknowledgement that Slack refused for now may be retried.
         self._note_retry_at: dict[int, float] = {}
+        self._refresh_retry_at: dict[str, float] = {}
         # Groups with pending notifications and when each is due: kept in memory
         # from commits and retries, and checked against the store now and then.
         self._due_at: dict[str, float] = {}
@@ -195,36 +197,50 @@ class Deliverer:
             self._arrivals.update(group_keys)
 
     def run_once(self, *, stopping: Callable[[], bool] = lambda: False) -> int:
-        """Deliver what is due now; return how many Slack calls succeeded."""
+        """Deliver what is due now, oldest first; return how many calls succeeded."""
         now = self.clock.now()
         self._sync(now)
-        due = sorted((at, key) for key, at in self._due_at.items() if at <= now)[
-            :_GROUPS_PER_PASS
-        ]
         done = 0
-        for _, group_key in due:
+        for _, step in self._due_steps(now):
             if stopping():
                 return done
-            # A group whose channel must wait is skipped before its payloads are read.
-            channel = self._known_channel(group_key)
-            if channel is not None and not self.gate.ready(channel, self.clock.now()):
-                continue
-            pendings = self.store.pending(group_key, limit=_NOTIFICATIONS_PER_PASS)
-            if not pendings:
-                self._forget(group_key)
-                continue
-            done += self._deliver_guarded(pendings)
-        for record in self.store.groups_to_refresh():
-            if stopping():
-                return done
-            done += self._refresh(record)
-        for note in self.store.pending_notes():
-            if stopping():
-                return done
-            done += self._post_note(note.id, note.group_key, note.text)
+            done += step()
         self._prune(now)
         self._maintain(now)
         return done
+
+    def _due_steps(self, now: float) -> list[tuple[float, Callable[[], int]]]:
+        # Group messages, thread notes and acknowledgements compete for the same
+        # channels: taking them in order of when each became due lets none starve.
+        groups = sorted((at, key) for key, at in self._due_at.items() if at <= now)
+        steps: list[tuple[float, Callable[[], int]]] = [
+            (at, functools.partial(self._deliver_due, key))
+            for at, key in groups[:_GROUPS_PER_PASS]
+        ]
+        for record in self.store.groups_to_refresh():
+            if self._refresh_retry_at.get(record.group_key, 0.0) <= now:
+                at = record.acknowledged_at or now
+                steps.append((at, functools.partial(self._refresh, record)))
+        for note in self.store.pending_notes():
+            if self._note_retry_at.get(note.id, 0.0) <= now:
+                step = functools.partial(self._post_note, note)
+                steps.append((note.created_at, step))
+        steps.sort(key=lambda item: item[0])
+        return steps
+
+    def _deliver_due(self, group_key: str) -> int:
+        # A group whose channel must wait is skipped before its payloads are read.
+        channel = self._known_channel(group_key)
+        if channel is not None and self._paced(channel):
+            return 0
+        pendings = self.store.pending(group_key, limit=_NOTIFICATIONS_PER_PASS)
+        if not pendings:
+            self._forget(group_key)
+            return 0
+        return self._deliver_guarded(pendings)
+
+    def _paced(self, channel: str) -> bool:
+        return self.pacer.wait_time(channel) > 0
 
     def _maintain(self, now: float) -> None:
         if self._maintained_at is not None and now - self._maintained_at < 1.0:
@@ -247,9 +263,9 @@ class Deliverer:
         later = [at for at in self._due_at.values() if at > now]
         if later:
             moments.append(min(later))
-        ready = self.gate.next_ready(now)
-        if ready is not None:
-            moments.append(ready)
+        ready_in = self.pacer.next_allowed_in()
+        if ready_in is not None:
+            moments.append(now + ready_in)
         return max(0.0, min(moments) - now)
 
     def _sync(self, now: float) -> None:
@@ -311,7 +327,7 @@ class Deliverer:
         )
         self._routed[group_key] = channel
         now = self.clock.now()
-        if not self.gate.ready(channel, now):
+        if self._paced(channel):
             return 0
 
         if state.status == "firing" and record.status != "firing":
@@ -341,27 +357,30 @@ class Deliverer:
             result = self.sink.update(
                 channel, record.ts, message, group_key=group_key, attempt=attempt
             )
-        self.gate.wrote(channel, self.clock.now())
         if result.kind != "ok":
             self._failed(pendings, channel, result, context)
             return 0
 
         if first:
             record.channel = result.channel or channel
-            # Slack named the channel by id: later calls use it, so pace it too.
-            self.gate.wrote(record.channel, self.clock.now())
             record.ts = result.ts
             self._channel_ids[target.channel] = record.channel
             self._routed[group_key] = record.channel
         record.shown_ack_seq = record.ack_seq
         record.updated_at = self.clock.now()
+        notes = []
         if state.status == "resolved" and not record.resolved_reply_posted:
-            self.store.save_group(record)
-            if not self._post_resolved_reply(record, state, pendings, context):
-                return 1
-        self.store.save_group(record, delivered=ids)
+            # The reply is a step of its own, recorded with this message so that
+            # it is posted once, when the channel allows, and the message is not
+            # sent again for it. The flag means "queued" from here on.
+            notes.append(note_text(build_resolved_reply(state)))
+            record.resolved_reply_posted = True
+        self.store.save_group(record, delivered=ids, notes=notes)
         if len(pendings) < _NOTIFICATIONS_PER_PASS:
             self._forget(group_key)
+        else:
+            # More of the group is waiting: behind the others of its channel.
+            self._due_at[group_key] = record.updated_at
 
         self._count_delivered(pendings)
         verb = "posted" if first else "updated"
@@ -425,21 +444,6 @@ class Deliverer:
             return None
         return holder.slack_id
 
-    def _post_resolved_reply(
-        self, record: GroupRecord, state: GroupState, pendings: list[Pending], context
-    ) -> bool:
-        assert record.channel is not None
-        reply = build_resolved_reply(state)
-        result = self.sink.post(
-            record.channel, reply, thread_ts=record.ts, group_key=record.group_key
-        )
-        self.gate.wrote(record.channel, self.clock.now())
-        if result.kind != "ok":
-            self._failed(pendings, record.channel, result, context)
-            return False
-        record.resolved_reply_posted = True
-        return True
-
     def _failed(
         self, pendings: list[Pending], channel: str, result: DeliveryResult, context
     ) -> None:
@@ -447,14 +451,14 @@ class Deliverer:
         now = self.clock.now()
         context = {**context, "reason": result.reason}
         if result.reason == "paced":
-            # Not a failure: the sink kept the channel's pace; come back later.
-            self.gate.pause(channel, now + (result.retry_after or 0.0))
+            # Nothing was sent: come back when the channel allows, behind the
+            # groups of the channel that were due before this one.
+            self._due_at[pendings[0].group_key] = now + (result.retry_after or 0.0)
+            log.debug("channel paced, group waits", extra=context)
             return
         if result.kind == "retry":
             attempt = pendings[0].attempts + 1
             delay = self.backoff.delay(attempt, result.retry_after, self.rng)
-            if result.retry_after:
-                self.gate.pause(channel, now + result.retry_after)
             self.store.retry_later(ids, at=now + delay, reason=result.reason)
             self._due_at[pendings[0].group_key] = now + delay
             self.metrics.retried.labels(reason=result.reason).inc()
@@ -487,17 +491,18 @@ class Deliverer:
         state = load_state(record.state)
         assert record.channel is not None and record.ts is not None
         now = self.clock.now()
-        if state is None or not self.gate.ready(record.channel, now):
+        if state is None or self._paced(record.channel):
             return 0
         seen = record.ack_seq
         result = self.sink.update(
             record.channel, record.ts, self.message(state, record)
         )
-        self.gate.wrote(record.channel, self.clock.now())
         context = {"group_key": record.group_key, "channel": record.channel}
         if result.kind == "retry":
-            self.gate.pause(record.channel, now + max(result.retry_after or 0, 1.0))
+            wait = max(result.retry_after or 0.0, 1.0)
+            self._refresh_retry_at[record.group_key] = now + wait
             return 0
+        self._refresh_retry_at.pop(record.group_key, None)
         if result.kind == "permanent":
             log.error(
                 "could not show acknowledgement",
@@ -510,30 +515,32 @@ class Deliverer:
         )
         return 1
 
-    def _post_note(self, note_id: int, group_key: str, text: str) -> int:
-        record = self.store.group(group_key)
+    def _post_note(self, note: ThreadNote) -> int:
+        record = self.store.group(note.group_key)
         now = self.clock.now()
         if record is None or record.channel is None or record.ts is None:
-            self.store.note_posted(note_id, now=now)
+            self.store.note_posted(note.id, now=now)
             return 0
-        if (
-            not self.gate.ready(record.channel, now)
-            or self._note_retry_at.get(note_id, 0.0) > now
-        ):
+        if self._paced(record.channel):
             return 0
-        fields = json.loads(text)
+        fields = json.loads(note.text)
         message = Message(text=fields["text"], blocks=fields["blocks"])
-        result = self.sink.post(record.channel, message, thread_ts=record.ts)
-        self.gate.wrote(record.channel, self.clock.now())
-        context = {"group_key": group_key, "channel": record.channel}
+        result = self.sink.post(
+            record.channel, message, thread_ts=record.ts, group_key=note.group_key
+        )
+        context = {"group_key": note.group_key, "channel": record.channel}
         if result.kind == "retry":
-            self._note_retry_at[note_id] = now + max(result.retry_after or 0, 5.0)
+            # A paced note was not sent; anything else waits a little longer.
+            floor = 0.0 if result.reason == "paced" else 5.0
+            self._note_retry_at[note.id] = now + max(result.retry_after or 0, floor)
             return 0
+        self._note_retry_at.pop(note.id, None)
         if result.kind == "permanent":
             log.error(
                 "could not post thread note", extra={**context, "reason": result.reason}
             )
-        self.store.note_posted(note_id, now=self.clock.now())
+        self.store.note_posted(note.id, now=self.clock.now())
+        log.info("posted thread note", extra=context)
         return 1
 
 

@@ -46,7 +46,7 @@ class Escalator:
         assert record.channel is not None and record.ts is not None
         if state is None or self._retry_at.get(record.group_key, 0.0) > now:
             return 0
-        if not deliverer.gate.ready(record.channel, now):
+        if deliverer.pacer.wait_time(record.channel) > 0:
             return 0
         context = {"group_key": record.group_key, "channel": record.channel}
 
@@ -61,7 +61,6 @@ class Escalator:
         result = deliverer.sink.post(
             record.channel, reply, thread_ts=record.ts, group_key=record.group_key
         )
-        deliverer.gate.wrote(record.channel, deliverer.clock.now())
         if result.kind == "retry":
             wait = max(result.retry_after or 0.0, _RETRY_SECONDS)
             self._retry_at[record.group_key] = now + wait

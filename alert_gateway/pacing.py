@@ -1,4 +1,9 @@
-"""How often the gateway may write to each Slack channel."""
+"""How often the gateway may write to each Slack channel.
+
+One ChannelPacer is shared by the delivery worker, which asks it what may go
+now and when to look again, and by the Slack sink, which claims a slot for each
+call and records Slack's answers; two separate paces would refuse each other.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,15 @@ class ChannelPacer:
                 self._next_allowed.get(key, 0.0), self._workspace_next_allowed
             )
             return max(0.0, allowed - self._clock())
+
+    def next_allowed_in(self) -> float | None:
+        """Seconds until the first held channel may be written again, if any is held."""
+        with self._lock:
+            now = self._clock()
+            held = [at for at in self._next_allowed.values() if at > now]
+            if self._workspace_next_allowed > now:
+                held.append(self._workspace_next_allowed)
+            return min(held) - now if held else None
 
     def try_acquire(self, channel: str) -> float:
         """Claim the channel's next slot: 0 when claimed now, else seconds to wait."""

@@ -168,9 +168,12 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class ThreadNote:
+    """A reply waiting to be posted in a group's thread, oldest first."""
+
     id: int
     group_key: str
     text: str
+    created_at: float
 
 
 class Store(Protocol):
@@ -198,7 +201,11 @@ class Store(Protocol):
     def group(self, group_key: str) -> GroupRecord | None: ...
 
     def save_group(
-        self, record: GroupRecord, *, delivered: Iterable[int] = ()
+        self,
+        record: GroupRecord,
+        *,
+        delivered: Iterable[int] = (),
+        notes: Iterable[str] = (),
     ) -> None: ...
 
     def retry_later(self, ids: Iterable[int], *, at: float, reason: str) -> None: ...
@@ -426,10 +433,17 @@ class SqliteStore:
             ).fetchone()
         return None if row is None else _group(row)
 
-    def save_group(self, record: GroupRecord, *, delivered: Iterable[int] = ()) -> None:
-        """Record a group's message and mark notifications delivered, atomically.
+    def save_group(
+        self,
+        record: GroupRecord,
+        *,
+        delivered: Iterable[int] = (),
+        notes: Iterable[str] = (),
+    ) -> None:
+        """Record a group's message, mark notifications delivered, queue thread notes.
 
-        Acknowledgement columns are left alone: they belong to the Slack actions.
+        All in one transaction. Acknowledgement columns are left alone: they
+        belong to the Slack actions.
         """
         delivered = list(delivered)
         with self._writing() as conn:
@@ -466,6 +480,11 @@ class SqliteStore:
                 "UPDATE notifications SET state = 'delivered', delivered_at = ?"
                 " WHERE id = ? AND state = 'pending'",
                 [(record.updated_at, notification_id) for notification_id in delivered],
+            )
+            conn.executemany(
+                "INSERT INTO thread_notes (group_key, text, created_at)"
+                " VALUES (?, ?, ?)",
+                [(record.group_key, text, record.updated_at or 0.0) for text in notes],
             )
 
     def retry_later(self, ids: Iterable[int], *, at: float, reason: str) -> None:
@@ -559,7 +578,8 @@ class SqliteStore:
     def pending_notes(self) -> list[ThreadNote]:
         with self._reading() as conn:
             rows = conn.execute(
-                "SELECT id, group_key, text FROM thread_notes WHERE posted_at IS NULL"
+                "SELECT id, group_key, text, created_at FROM thread_notes"
+                " WHERE posted_at IS NULL"
                 " ORDER BY id"
             ).fetchall()
         return [ThreadNote(*row) for row in rows]

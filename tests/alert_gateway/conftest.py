@@ -29,6 +29,8 @@ from tests.alert_gateway.fake_slack import DEFAULT_TOKEN, FakeSlack
 
 # 2026-03-02 10:00 UTC, a Monday: alice is primary and bob secondary below.
 START = 1_772_445_600.0
+# Slack's pace per channel, as shipped: tests move the clock past it.
+INTERVAL = 1.0
 
 # One team, its route and its weekly rotation of two.
 PLATFORM = """
@@ -59,7 +61,7 @@ alertmanager_url: http://127.0.0.1:9/
 default_channel: "#alerts"
 slack:
   base_url: {base_url}
-  min_interval_per_channel_seconds: 0
+  min_interval_per_channel_seconds: {interval}
   retry_initial_seconds: 1
 """
     + PLATFORM
@@ -88,10 +90,13 @@ def make_config(
     base_url: str = "http://127.0.0.1:9/api/",
     *,
     extra: str = "",
+    interval: float = INTERVAL,
     **secrets: str,
 ) -> GatewayConfig:
     """The test configuration with secret values given directly."""
-    text = CONFIG.format(database=database, base_url=base_url) + extra
+    text = (
+        CONFIG.format(database=database, base_url=base_url, interval=interval) + extra
+    )
     config = parse_config(text)
     return config.with_secrets(
         ResolvedSecrets(**{name: SecretStr(value) for name, value in secrets.items()})
@@ -160,15 +165,29 @@ def slack_token() -> str:
 
 @pytest.fixture
 def gateway(tmp_path, fake_slack, clock, slack_token):
-    """A store, a Deliverer posting to the fake Slack, and a way to receive webhooks."""
+    """A store, a Deliverer posting to the fake Slack, and a way to receive webhooks.
+
+    The worker and the sink share one pacer on the test's clock, with the
+    shipped interval of one message per second per channel: `drain` runs
+    passes, moving the clock by that interval between them.
+    """
     database = tmp_path / "gateway.db"
     store = SqliteStore(database)
     config = make_config(database, fake_slack.base_url, slack_signing_secret="x")
-    pacer = ChannelPacer(0, clock=clock.now)
+    pacer = ChannelPacer(INTERVAL, clock=clock.now)
     sink = SlackWebSink(slack_token, base_url=fake_slack.base_url, pacer=pacer)
     metrics = GatewayMetrics(queue_depth=store.queue_depth)
-    deliverer = Deliverer(config, store, sink, metrics, clock, rng=random.Random(7))
+    deliverer = Deliverer(
+        config, store, sink, metrics, clock, pacer=pacer, rng=random.Random(7)
+    )
     store.set_on_commit(deliverer.arrived)
+
+    def drain(passes: int = 5) -> int:
+        done = 0
+        for _ in range(passes):
+            done += deliverer.run_once()
+            clock.advance(INTERVAL)
+        return done
 
     def receive(body: dict, team: str | None = None) -> None:
         notification = Notification.model_validate(body)
@@ -176,6 +195,7 @@ def gateway(tmp_path, fake_slack, clock, slack_token):
         store.submit(notification, raw, team=team, now=clock.now()).result(timeout=5)
 
     deliverer.receive = receive
+    deliverer.drain = drain
     yield deliverer
     store.close()
 

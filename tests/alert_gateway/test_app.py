@@ -285,6 +285,7 @@ def test_silence_button_creates_a_silence_and_says_so_in_the_thread(
 
     body, headers = _signed(clock, "silence_1h", payload()["groupKey"])
     response = client.post("/slack/actions", content=body, headers=headers)
+    clock.advance(1)
     _deliver(client)
 
     assert response.status_code == 200

@@ -7,10 +7,11 @@ import random
 
 from alert_gateway.delivery import Backoff, Deliverer
 from alert_gateway.metrics import GatewayMetrics
+from alert_gateway.pacing import ChannelPacer
 from alert_gateway.payload import Notification
 from alert_gateway.slack import SlackWebSink
 from alert_gateway.store import SqliteStore
-from tests.alert_gateway.conftest import alert, payload
+from tests.alert_gateway.conftest import INTERVAL, alert, payload
 
 RESOLVED_AT = "2026-03-02T10:05:00Z"
 
@@ -33,10 +34,13 @@ def test_first_notification_posts_with_the_primary_on_call_mentioned(
     assert _metric(gateway, "alert_gateway_notifications_delivered_total") == 1
 
 
-def test_later_notifications_update_the_same_message_in_place(gateway, fake_slack):
+def test_later_notifications_update_the_same_message_in_place(
+    gateway, fake_slack, clock
+):
     key = '{}:{alertname="HighErrorRate"}'
     gateway.receive(payload(key, [alert("HighErrorRate")]))
     gateway.run_once()
+    clock.advance(INTERVAL)
     gateway.receive(payload(key, [alert("HighErrorRate"), alert("DiskFull")]))
     gateway.run_once()
 
@@ -51,10 +55,10 @@ def test_resolving_the_group_updates_the_message_and_replies_in_its_thread(
     gateway, fake_slack
 ):
     gateway.receive(payload())
-    gateway.run_once()
+    gateway.drain()
     resolved = alert(status="resolved", ends_at=RESOLVED_AT)
     gateway.receive(payload(alerts=[resolved]))
-    gateway.run_once()
+    gateway.drain()
 
     [post, reply] = fake_slack.posts()
     [update] = fake_slack.updates()
@@ -62,6 +66,84 @@ def test_resolving_the_group_updates_the_message_and_replies_in_its_thread(
     assert reply.thread_ts == post.ts
     assert "Resolved" in reply.text
     assert "<@U0ALICE>" not in json.dumps(update.blocks)
+
+
+def test_resolved_group_is_updated_and_replied_once_and_its_channel_moves_on(
+    gateway, fake_slack
+):
+    gateway.receive(payload("{}:{a}", [alert("A")]))
+    gateway.drain()
+    gateway.receive(
+        payload("{}:{a}", [alert("A", status="resolved", ends_at=RESOLVED_AT)])
+    )
+    gateway.receive(payload("{}:{b}", [alert("B")]))
+
+    gateway.drain(passes=10)
+
+    first, other = [p for p in fake_slack.posts("#platform-alerts") if not p.thread_ts]
+    [reply] = [p for p in fake_slack.posts("#platform-alerts") if p.thread_ts]
+    [update] = fake_slack.updates()
+    assert update.ts == first.ts
+    assert reply.thread_ts == first.ts and "Resolved" in reply.text
+    assert "{}:{b}" in json.dumps(other.blocks)
+    assert gateway.store.queue_depth() == 0
+    assert gateway.store.pending_notes() == []
+
+
+def test_group_first_seen_resolved_is_posted_then_replied_in_its_thread(
+    gateway, fake_slack
+):
+    gateway.receive(payload(alerts=[alert(status="resolved", ends_at=RESOLVED_AT)]))
+    gateway.receive(payload("{}:{b}", [alert("B")]))
+
+    gateway.drain(passes=10)
+
+    post, other = [p for p in fake_slack.posts("#platform-alerts") if not p.thread_ts]
+    [reply] = [p for p in fake_slack.posts("#platform-alerts") if p.thread_ts]
+    assert fake_slack.updates() == []
+    assert reply.thread_ts == post.ts and "Resolved" in reply.text
+    assert other.thread_ts is None
+    assert gateway.store.queue_depth() == 0
+
+
+def test_a_queued_resolved_reply_survives_a_restart_without_a_second_update(
+    gateway, fake_slack, clock, tmp_path, slack_token
+):
+    gateway.receive(payload())
+    gateway.drain()
+    gateway.receive(payload(alerts=[alert(status="resolved", ends_at=RESOLVED_AT)]))
+    gateway.run_once()  # the update goes; the channel's pace holds the reply
+    gateway.store.close()
+
+    store = SqliteStore(tmp_path / "gateway.db")
+    pacer = ChannelPacer(INTERVAL, clock=clock.now)
+    sink = SlackWebSink(slack_token, base_url=fake_slack.base_url, pacer=pacer)
+    again = Deliverer(gateway.config, store, sink, GatewayMetrics(), clock)
+    for _ in range(5):
+        again.run_once()
+        clock.advance(INTERVAL)
+    store.close()
+
+    [post, reply] = fake_slack.posts()
+    [update] = fake_slack.updates()
+    assert reply.thread_ts == post.ts == update.ts
+
+
+def test_a_paced_answer_is_not_a_failure_and_sends_nothing_twice(
+    gateway, fake_slack, clock
+):
+    gateway.receive(payload())
+    gateway.drain()
+    gateway.receive(payload(alerts=[alert(status="resolved", ends_at=RESOLVED_AT)]))
+    # Someone else writes to the channel just before the worker's turn.
+    gateway.sink.pacer.try_acquire(fake_slack.channel_id("#platform-alerts"))
+
+    gateway.drain(passes=6)
+
+    assert len(fake_slack.updates()) == 1
+    assert len(fake_slack.posts()) == 2
+    assert _metric(gateway, "alert_gateway_delivery_retries_total", reason="paced") == 0
+    assert gateway.store.dead_letters() == []
 
 
 def test_pending_notifications_of_a_group_are_merged_into_one_post(gateway, fake_slack):
@@ -238,3 +320,17 @@ def test_alerts_resolved_a_day_ago_leave_the_message(gateway, fake_slack, clock)
     assert "Gone" in json.dumps(post.blocks)
     assert "Gone" not in json.dumps(update.blocks)
     assert "New" in json.dumps(update.blocks)
+
+
+def test_the_worker_waits_on_the_pace_its_sink_keeps(gateway, fake_slack, clock):
+    gateway.receive(payload())
+    gateway.sink.pacer.defer("#platform-alerts", 30)
+
+    gateway.run_once()
+    held = fake_slack.posts()
+    clock.advance(30)
+    gateway.run_once()
+
+    assert gateway.pacer is gateway.sink.pacer
+    assert held == []
+    assert len(fake_slack.posts()) == 1

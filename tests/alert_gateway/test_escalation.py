@@ -67,7 +67,7 @@ def test_resolved_group_is_not_escalated(gateway, fake_slack, clock):
     gateway.receive(
         payload(alerts=[alert(status="resolved", ends_at="2026-03-02T10:01:00Z")])
     )
-    gateway.run_once()
+    gateway.drain()
 
     clock.advance(60 * MINUTE)
 

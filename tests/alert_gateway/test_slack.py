@@ -446,6 +446,21 @@ def test_pacer_counts_the_interval_again_once_a_call_completes(
     assert pacer.wait_time("#a") == pytest.approx(1.0)
 
 
+def test_pacer_says_when_the_first_held_channel_is_free_again(
+    clock: ManualClock,
+) -> None:
+    pacer = ChannelPacer(1.0, clock=clock)
+    assert pacer.next_allowed_in() is None
+
+    pacer.try_acquire("#a")
+    clock.advance(0.4)
+    pacer.try_acquire("#b")
+
+    assert pacer.next_allowed_in() == pytest.approx(0.6)
+    clock.advance(2)
+    assert pacer.next_allowed_in() is None
+
+
 # Storm -----------------------------------------------------------------------
 
 
