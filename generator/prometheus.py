@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -25,14 +24,17 @@ from generator import links
 from generator.errors import RenderError
 from generator.inventory import Inventory, Service
 from generator.packs import Threshold
+from generator.prometheus_check import (
+    CONFIG,
+    RULES_DIR,
+    SEVERITIES,
+    check_stack,
+)
 from generator.render import Files, RenderContext
 
 log = logging.getLogger(__name__)
 
-CONFIG = "prometheus/prometheus.yml"
 BLACKBOX_CONFIG = "prometheus/blackbox.yml"
-RULES_DIR = "prometheus/rules"
-TARGETS_DIR = "prometheus/targets"
 
 STACK_RULES = f"{RULES_DIR}/stack.yml"
 STACK_TEMPLATE = "prometheus/stack.yml.j2"
@@ -51,31 +53,11 @@ STACK_KIND = "stack"
 # Labels every kind's recording rules aggregate by: the ones obsgen sets.
 AGGREGATION_LABELS = ("job", "service", "team", "env", "kind")
 # `info` is for alerts that notify without calling anyone, such as Watchdog.
-SEVERITIES = ("critical", "warning", "info")
-ALERT_LABELS = ("severity", "team", "service")
-ALERT_ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url")
 
 # A rate needs a few samples in its window: never less than 5m, and at least
 # four scrapes when the inventory scrapes slowly.
 MIN_RATE_WINDOW = timedelta(minutes=5)
 RATE_WINDOW_SCRAPES = 4
-ZERO_DURATION = re.compile(r"0|(?:0+(?:ms|s|m|h|d|w|y))+")
-
-# A Go template action, and the word it starts with. Besides `$variables`,
-# `.fields`, "string" literals (`{{ "{{" }}` writes braces) and /* comments */,
-# an action starts with a keyword of Go's templates or a function Prometheus'
-# templates offer.
-ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
-ACTION_START = re.compile(r"[^\s|()]+")
-KNOWN_WORDS = """
-    if else end range with template define block
-    humanize humanize1024 humanizeDuration humanizePercentage humanizeTimestamp
-    printf print query first label value title toUpper toLower reReplaceAll
-    match safeHtml stripPort stripDomain externalURL pathPrefix args tmpl
-    graphLink tableLink sortByLabel parseDuration strvalue len index and or not
-    eq ne lt le gt ge urlquery html js toTime slice
-"""
-TEMPLATE_WORDS = frozenset(KNOWN_WORDS.split())
 
 # Alert labels and links of a rule shared by many services, filled in per alert.
 SERVICE_LABEL = "{{ $labels.service }}"
@@ -577,118 +559,5 @@ def _meta_lines(
     return "\n".join(" " * indent + line for line in lines)
 
 
-# Checks --------------------------------------------------------------------
-
-
-def check(files: Files, parsed: dict[str, Any]) -> None:
-    config = parsed.get(CONFIG)
-    if config is None:
-        return
-    _check_config(config)
-    group_names: dict[str, str] = {}
-    for path in sorted(files):
-        if path.startswith(f"{RULES_DIR}/"):
-            _check_rule_file(path, parsed[path], group_names)
-        elif path.startswith(f"{TARGETS_DIR}/"):
-            _check_targets(path, parsed[path])
-
-
-def _check_config(config: Any) -> None:
-    if not isinstance(config, dict):
-        raise RenderError(f"{CONFIG}: expected a mapping")
-    for key in ("global", "rule_files", "alerting", "scrape_configs"):
-        if key not in config:
-            raise RenderError(f"{CONFIG}: missing {key}")
-    seen: set[str] = set()
-    for job in config["scrape_configs"]:
-        name = job.get("job_name")
-        if name in seen:
-            raise RenderError(f"{CONFIG}: job_name {name!r} appears twice")
-        seen.add(name)
-
-
-def _check_rule_file(path: str, document: Any, group_names: dict[str, str]) -> None:
-    if not isinstance(document, dict) or not isinstance(document.get("groups"), list):
-        raise RenderError(f"{path}: expected a mapping with a list of groups")
-    for group in document["groups"]:
-        name = group.get("name")
-        if name in group_names:
-            raise RenderError(f"{path}: group {name!r} also in {group_names[name]}")
-        group_names[name] = path
-        for index, rule in enumerate(group.get("rules") or []):
-            where = f"{path}: group {name!r} rule {index}"
-            _check_rule(where, rule)
-
-
-def _check_rule(where: str, rule: Any) -> None:
-    if not isinstance(rule, dict) or ("alert" in rule) == ("record" in rule):
-        raise RenderError(f"{where}: a rule has exactly one of 'alert' and 'record'")
-    where = f"{where} ({rule.get('alert') or rule.get('record')})"
-    try:
-        promql_parser.parse(str(rule.get("expr", "")))
-    except ValueError as error:
-        raise RenderError(f"{where}: expr does not parse: {error}") from None
-    if "record" in rule:
-        return
-
-    labels = rule.get("labels") or {}
-    annotations = rule.get("annotations") or {}
-    missing = [name for name in ALERT_LABELS if not labels.get(name)]
-    missing += [name for name in ALERT_ANNOTATIONS if not annotations.get(name)]
-    if missing:
-        raise RenderError(f"{where}: missing {', '.join(missing)}")
-    if labels["severity"] not in SEVERITIES:
-        raise RenderError(f"{where}: severity {labels['severity']!r} is not allowed")
-    if "for" in rule and not is_duration(str(rule["for"])):
-        raise RenderError(f"{where}: 'for' is not a duration")
-    for section, values in (("label", labels), ("annotation", annotations)):
-        for name, value in values.items():
-            if problem := template_problem(str(value)):
-                raise RenderError(f"{where}: {section} {name}: {problem}")
-
-
-def template_problem(text: str) -> str | None:
-    """Why Prometheus would not expand `text` as obsgen means it, or None.
-
-    Alert labels and annotations are Go templates. A `{{` that came in with a
-    value from the inventory, such as a URL, starts an action Prometheus
-    cannot parse, and then every alert of the file fails to load; so each
-    action must begin as obsgen's own do.
-    """
-    for match in ACTION.finditer(text):
-        words = match.group(1).strip().removeprefix("- ").removesuffix(" -")
-        first = ACTION_START.match(words.lstrip("( "))
-        word = first.group(0) if first else ""
-        known = word.startswith(("$", ".", '"', "`", "/*")) or word in TEMPLATE_WORDS
-        if not known:
-            return f"{match.group(0)!r} is not a template action Prometheus knows"
-    rest = ACTION.sub("", text)
-    if "{{" in rest or "}}" in rest:
-        return "has unbalanced '{{' or '}}'"
-    return None
-
-
-def is_duration(text: str) -> bool:
-    """Whether Prometheus reads `text` as a duration.
-
-    promql_parser refuses zero, which Prometheus takes: `for: 0s` fires on the
-    first evaluation that matches.
-    """
-    if ZERO_DURATION.fullmatch(text):
-        return True
-    try:
-        promql_parser.parse_duration(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _check_targets(path: str, groups: Any) -> None:
-    for group in groups if isinstance(groups, list) else [None]:
-        if not isinstance(group, dict) or not group.get("targets"):
-            raise RenderError(f"{path}: every entry needs targets and labels")
-        missing = [n for n in ("service", "team") if n not in group.get("labels", {})]
-        if missing:
-            raise RenderError(
-                f"{path}: {group['targets'][0]} lacks {', '.join(missing)}"
-            )
+def check(files: Files, parsed: Mapping[str, Any]) -> None:
+    check_stack(files, parsed)

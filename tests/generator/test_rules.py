@@ -281,16 +281,17 @@ def test_check_accepts_the_template_actions_prometheus_knows():
             "annotations",
             "runbook_url",
             "https://wiki/{{team}}/Broken.md",
-            r"annotation runbook_url: '\{\{team\}\}' is not a template action",
+            r"annotation runbook_url: `\{\{ team \}\}`: 'team' is not a template "
+            "function",
         ),
         (
             "annotations",
             "dashboard_url",
             "https://grafana/d/x?a={{ $labels.service }",
-            "annotation dashboard_url: has unbalanced",
+            "annotation dashboard_url: a template action `{{` is never closed",
         ),
-        ("labels", "team", "ops}}", "label team: has unbalanced"),
-        ("labels", "service", "{{ labels.service }}", "label service: '{{ labels"),
+        ("labels", "team", "ops}}", "label team: `}}` closes no template action"),
+        ("labels", "service", "{{ labels.service }}", "label service: `{{ labels"),
     ],
 )
 def test_check_rejects_a_value_prometheus_would_not_expand(
@@ -313,7 +314,7 @@ def test_a_pack_writing_a_bad_template_action_fails_at_render(tmp_path):
     assert "prometheus/rules/memcached.yml: group 'memcached-alerts' rule 0" in (
         result.output
     )
-    assert "annotation summary: '{{ labels.service }}' is not" in result.output
+    assert "annotation summary: `{{ labels.service }}`: 'labels' is not" in result.output
     assert not (tmp_path / "out").exists()
 
 
