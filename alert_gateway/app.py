@@ -16,17 +16,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alert_gateway.blocks import ACK_ACTION_ID, SILENCE_ACTION_ID, build_silenced_reply
 from alert_gateway.config import GatewayConfig
 from alert_gateway.delivery import Clock, Deliverer, Worker, load_state, note_text, utc
 from alert_gateway.escalation import Escalator
 from alert_gateway.metrics import GatewayMetrics
-from alert_gateway.oncall import on_call, schedule, to_ical
+from alert_gateway.oncall import (
+    OutOfRangeError,
+    check_moment,
+    on_call,
+    schedule,
+    to_ical,
+)
 from alert_gateway.pacing import ChannelPacer
 from alert_gateway.payload import Notification
 from alert_gateway.signing import (
@@ -116,6 +124,8 @@ def create_app(
         title="alert-gateway", lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.gateway = gateway
+    app.add_exception_handler(RequestValidationError, _invalid_parameters)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     _webhook_routes(app, gateway)
     _slack_routes(app, gateway)
     _oncall_routes(app, gateway)
@@ -125,6 +135,23 @@ def create_app(
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+async def _invalid_parameters(
+    request: Request, error: RequestValidationError
+) -> JSONResponse:
+    # Every 4xx of the gateway has the same short shape, FastAPI's own included.
+    problems = error.errors()
+    first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"] if part != "query")
+    return _error(400, f"{where or 'request'}: {first['msg']}")
+
+
+async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    response = _error(error.status_code, str(error.detail))
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
 
 
 def _webhook_routes(app: FastAPI, gateway: Gateway) -> None:
@@ -280,9 +307,10 @@ def _oncall_routes(app: FastAPI, gateway: Gateway) -> None:
 
     @app.get("/oncall")
     async def oncall_now(at: str | None = None, team: str | None = None) -> Response:
-        moment = _moment(at, gateway.clock)
-        if moment is None:
-            return _error(400, "at must be an ISO 8601 time with a UTC offset")
+        try:
+            moment = _moment(at, gateway.clock)
+        except ValueError as error:
+            return _error(400, str(error))
         teams = [t for t in config.teams if team is None or t.name == team]
         if team is not None and not teams:
             return _error(404, f"no team named {team!r}")
@@ -304,6 +332,8 @@ def _oncall_routes(app: FastAPI, gateway: Gateway) -> None:
     @app.get("/oncall.ics")
     async def oncall_calendar(team: str | None = None, weeks: int = 4) -> Response:
         now = utc(gateway.clock.now())
+        if team is not None and config.team(team) is None:
+            return _error(404, f"no team named {team!r}")
         names = {t.rotation for t in config.teams if team is None or t.name == team}
         rotations = [r for r in config.rotations if team is None or r.name in names]
         entries = []
@@ -315,14 +345,21 @@ def _oncall_routes(app: FastAPI, gateway: Gateway) -> None:
         return Response(to_ical(entries, now=now), media_type="text/calendar")
 
 
-def _moment(text: str | None, clock: Clock) -> datetime | None:
+def _moment(text: str | None, clock: Clock) -> datetime:
+    """The moment asked for, or now; ValueError with a message for the client."""
     if text is None:
         return utc(clock.now())
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+        raise ValueError("at must be an ISO 8601 time with a UTC offset") from None
+    if moment.tzinfo is None:
+        raise ValueError("at must be an ISO 8601 time with a UTC offset")
+    try:
+        check_moment(moment, "at")
+    except OutOfRangeError:
+        raise ValueError(f"at must be in the years 1900 to 8999, got {text}") from None
+    return moment
 
 
 def _on_call_json(holder) -> dict[str, str]:

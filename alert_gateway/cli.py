@@ -8,13 +8,20 @@ import signal
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 import click
 import uvicorn
 
 from alert_gateway import logs
 from alert_gateway.config import ConfigError, GatewayConfig, load_config
-from alert_gateway.oncall import OnCall, on_call, schedule
+from alert_gateway.oncall import (
+    OnCall,
+    OutOfRangeError,
+    check_moment,
+    on_call,
+    schedule,
+)
 from alert_gateway.pacing import ChannelPacer
 
 log = logging.getLogger(__name__)
@@ -141,7 +148,7 @@ def oncall() -> None:
 def now(config_path: str, at_text: str | None, team: str | None) -> None:
     """Print who holds each layer of each team's rotation at one moment."""
     config = _load(config_path, secrets=False)
-    at = _parse_at(at_text)
+    at = _parse_at(at_text, "--at")
     for name, rotation in _rotations(config, team, config_path):
         if not rotation.layers:
             click.echo(f"{name}\t-\tnobody: rotation {rotation.name} has no members")
@@ -161,9 +168,13 @@ def schedule_command(
 ) -> None:
     """Print every shift of each team's rotation over the coming weeks."""
     config = _load(config_path, secrets=False)
-    start = _parse_at(from_text, option="--from")
+    start = _parse_at(from_text, "--from")
+    try:
+        end = check_moment(start + timedelta(weeks=weeks), "end")
+    except (OverflowError, OutOfRangeError):
+        _fail(f"--from: {from_text!r} plus {weeks} weeks ends after the year 8999")
     for name, rotation in _rotations(config, team, config_path):
-        for entry in schedule(rotation, start, start + timedelta(weeks=weeks)):
+        for entry in schedule(rotation, start, end):
             click.echo(f"{name}\t{entry.layer}\t{_describe(entry)}")
 
 
@@ -171,7 +182,7 @@ def _rotations(config: GatewayConfig, team: str | None, config_path: str):
     teams = [t for t in config.teams if team is None or t.name == team]
     if team is not None and not teams:
         known = ", ".join(t.name for t in config.teams) or "none"
-        raise click.UsageError(f"no team {team!r} in {config_path} (teams: {known})")
+        _fail(f"--team: no team {team!r} in {config_path} (teams: {known})")
     pairs = []
     for item in teams:
         rotation = config.rotation(item.rotation)
@@ -182,21 +193,26 @@ def _rotations(config: GatewayConfig, team: str | None, config_path: str):
     return pairs
 
 
-def _parse_at(text: str | None, option: str = "--at") -> datetime:
+def _parse_at(text: str | None, option: str) -> datetime:
     if text is None:
         return datetime.now(UTC)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not an ISO 8601 time", param_hint=option
-        ) from None
+        _fail(f"{option}: {text!r} is not an ISO 8601 time")
     if moment.tzinfo is None:
-        raise click.BadParameter(
-            f"{text!r} needs a UTC offset, e.g. 2026-03-29T09:00:00+02:00",
-            param_hint=option,
-        )
+        _fail(f"{option}: {text!r} needs a UTC offset, e.g. 2026-03-29T09:00:00+02:00")
+    try:
+        check_moment(moment, option)
+    except OutOfRangeError:
+        _fail(f"{option}: {text!r} is outside the years 1900 to 8999")
     return moment
+
+
+def _fail(message: str) -> NoReturn:
+    """A user error: one line on stderr, exit 2."""
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(2)
 
 
 def _describe(entry: OnCall) -> str:

@@ -424,6 +424,14 @@ def _on_call(rotation: Rotation, layer: Layer, piece: _Piece) -> OnCall:
     )
 
 
+def check_moment(moment: datetime, name: str) -> datetime:
+    """`moment` in UTC if the rotation maths can take it, else the error they raise.
+
+    NaiveDatetimeError without a UTC offset, OutOfRangeError outside 1900..8999.
+    """
+    return _utc(moment, name)
+
+
 def _uid(entry: OnCall) -> str:
     key = f"{entry.rotation}\n{entry.layer}\n{ical.format_utc(entry.start)}"
     return hashlib.sha256(key.encode()).hexdigest()[:32] + "@alert-gateway"

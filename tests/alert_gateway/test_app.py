@@ -178,6 +178,44 @@ def test_oncall_ics_is_a_calendar(client):
     assert "U0ALICE" in response.text or "alice" in response.text
 
 
+@pytest.mark.parametrize(
+    "at",
+    [
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-14:00",
+        "1899-12-31T23:59:59+00:00",
+    ],
+)
+def test_oncall_at_out_of_range_is_400_with_a_short_error(client, at):
+    response = client.get("/oncall", params={"at": at})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": f"at must be in the years 1900 to 8999, got {at}"
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/oncall.ics?weeks=abc", "/deadletters?limit=abc", "/no-such-page"],
+)
+def test_every_client_error_has_the_short_error_shape(client, path):
+    response = client.get(path)
+
+    assert 400 <= response.status_code < 500
+    assert list(response.json()) == ["error"]
+    assert "detail" not in response.text
+
+
+def test_unknown_team_is_404_for_the_calendar_as_for_the_json(client):
+    calendar = client.get("/oncall.ics", params={"team": "nope"})
+    now = client.get("/oncall", params={"team": "nope"})
+
+    assert (calendar.status_code, now.status_code) == (404, 404)
+    assert calendar.json() == now.json() == {"error": "no team named 'nope'"}
+
+
 def test_refuses_webhooks_while_draining(client):
     client.app.state.gateway.begin_drain()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from alert_gateway.cli import main
@@ -64,7 +65,9 @@ def test_unknown_team_is_a_one_line_usage_error():
     result = _run("oncall", "now", "--config", str(EXAMPLE), "--team", "ghosts")
 
     assert result.exit_code == 2
-    assert "no team 'ghosts'" in result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: --team: no team 'ghosts' in {EXAMPLE} (teams: platform, sales)"
+    ]
     assert "Traceback" not in result.output
 
 
@@ -73,6 +76,24 @@ def test_time_without_offset_is_refused():
 
     assert result.exit_code == 2
     assert "needs a UTC offset" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["now", "--at", "0001-01-01T00:00:00+00:00"],
+        ["now", "--at", "9999-12-31T23:59:59-14:00"],
+        ["schedule", "--from", "0001-01-01T00:00:00+00:00"],
+        ["schedule", "--from", "8999-12-20T00:00:00+00:00", "--weeks", "4"],
+    ],
+)
+def test_times_outside_the_supported_years_are_one_line_and_exit_2(args):
+    result = _run("oncall", *args, "--config", str(EXAMPLE))
+
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {args[1]}: ")
+    assert "8999" in line
 
 
 def test_config_errors_print_located_lines_and_exit_2(tmp_path):
