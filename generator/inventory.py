@@ -30,6 +30,9 @@ LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 HOST_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$"
 ADDRESS_PATTERN = r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"
 # Labels obsgen sets itself on every target; an inventory may not redefine them.
+# The `kind` label of the monitoring stack's own targets; dashboards that count
+# the inventory's services leave them out, so no pack may take them.
+RESERVED_KINDS = frozenset({"prometheus", "stack"})
 RESERVED_LABELS = frozenset({"service", "team", "env", "job", "instance", "kind"})
 
 # Braces, quotes and spaces are refused: URLs end up in alert annotations, which
@@ -298,6 +301,10 @@ def _check_service(index, service, team_names, packs, report) -> None:
 
     kind = service.get("kind")
     if not isinstance(kind, str):
+        return
+    if kind in RESERVED_KINDS:
+        message = f"kind {kind!r} is kept for the monitoring stack's own targets"
+        report((*here, "kind"), message)
         return
     pack = packs.get(kind)
     if pack is None:

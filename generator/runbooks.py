@@ -82,7 +82,7 @@ def render(context: RenderContext) -> Files:
             teams = _owning_teams(inventory, kind)
             add(alert, runbook, f"the {kind!r} pack", where, teams=teams, **values)
 
-    owner = inventory.teams[prometheus.owner_team(inventory)]
+    owner = inventory.owner_team
     for alert, runbook in load_stack_runbooks(context.environment).items():
         values = {
             "raised_by": f"obsgen's rules about the monitoring stack itself "

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -194,19 +193,6 @@ def test_the_stack_itself_is_scraped_with_its_owners_labels(inventory, tmp_path)
         assert "consul_sd_configs" not in config and "file_sd_configs" not in config
         labels = {"env": env, "kind": kind, "service": service, "team": "platform"}
         assert static_targets(config) == {address: labels}
-
-
-def test_the_stack_belongs_to_the_named_owner_or_the_first_team_by_name():
-    teams = {"web": object(), "ops": object()}
-    unnamed = SimpleNamespace(stack=SimpleNamespace(), teams=teams)
-    named = SimpleNamespace(stack=SimpleNamespace(owner_team="web"), teams=teams)
-
-    assert prometheus.owner_team(unnamed) == "ops"
-    assert prometheus.owner_team(named) == "web"
-    with pytest.raises(RenderError, match=r"stack\.owner_team: no team named 'dev'"):
-        prometheus.owner_team(
-            SimpleNamespace(stack=SimpleNamespace(owner_team="dev"), teams=teams)
-        )
 
 
 def test_exporter_kinds_scrape_their_exporter_and_others_their_usual_port(tmp_path):

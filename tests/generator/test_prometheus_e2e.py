@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import pytest
 import requests
 
-from generator import prometheus
+from generator import prometheus, scrape
 from tests.generator.conftest import needs
 from tests.generator.test_prometheus import render_tree
 
@@ -118,7 +118,7 @@ def running_prometheus(service: int, tmp_path: Path) -> Iterator[str]:
     # listens on a free port of 127.0.0.1. The stack's fixed containers are
     # played by the fake service, so that Prometheus looks up no other host.
     text = config.read_text().replace("localhost:9090", f"127.0.0.1:{port}")
-    for address in (prometheus.BLACKBOX_ADDRESS, prometheus.GRAFANA_ADDRESS):
+    for address in (scrape.BLACKBOX_ADDRESS, scrape.GRAFANA_ADDRESS):
         text = text.replace(address, f"127.0.0.1:{service}")
     config.write_text(text)
 

@@ -98,8 +98,8 @@ def test_every_stack_alert_is_owned_linked_and_watches_a_scraped_job(tmp_path):
 def test_a_pack_may_not_take_the_kind_of_the_stacks_own_targets(tmp_path):
     result = render_one_service_of_a_user_pack(tmp_path, "stack")
 
-    assert result.exit_code == 1
-    assert "kind 'stack' is the kind of the monitoring stack's own targets" in (
+    assert result.exit_code == 2
+    assert "kind: kind 'stack' is kept for the monitoring stack's own targets" in (
         result.output
     )
 
@@ -314,7 +314,9 @@ def test_a_pack_writing_a_bad_template_action_fails_at_render(tmp_path):
     assert "prometheus/rules/memcached.yml: group 'memcached-alerts' rule 0" in (
         result.output
     )
-    assert "annotation summary: `{{ labels.service }}`: 'labels' is not" in result.output
+    assert (
+        "annotation summary: `{{ labels.service }}`: 'labels' is not" in result.output
+    )
     assert not (tmp_path / "out").exists()
 
 
