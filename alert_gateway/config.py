@@ -28,7 +28,7 @@ from pydantic import (
 
 from alert_gateway.oncall import Rotation
 from generator import yamlfile
-from generator.errors import InventoryError
+from generator.errors import InventoryError, Problem
 
 Location = tuple[str | int, ...]
 
@@ -173,19 +173,26 @@ def load_config(
         raise ConfigError([f"{name}:1:1: cannot read file: {reason}"]) from None
 
     document = _parse(text, name)
-    config = _validate(document)
-    if not resolve_secrets:
-        return config
-    resolved = _resolve_secrets(config.secrets, path.parent, environ or os.environ)
-    problems = [str(document.problem(loc, msg)) for loc, msg in resolved[1]]
-    if problems:
-        raise ConfigError(problems)
-    return config.with_secrets(resolved[0])
+    config, problems = _check(document)
+    resolved = ResolvedSecrets()
+    if resolve_secrets:
+        # Secrets are looked up even when the rest is wrong, so that one run
+        # reports a missing secret file together with a typo elsewhere.
+        refs = _secret_refs(document.data)
+        resolved, missing = _resolve_secrets(refs, path.parent, environ or os.environ)
+        problems += [document.problem(loc, msg) for loc, msg in missing]
+    if problems or config is None:
+        problems.sort(key=lambda problem: (problem.line, problem.column))
+        raise ConfigError([str(problem) for problem in problems])
+    return config.with_secrets(resolved) if resolve_secrets else config
 
 
 def parse_config(text: str, name: str = "gateway.yml") -> GatewayConfig:
     """Validate configuration text without resolving its secrets."""
-    return _validate(_parse(text, name))
+    config, problems = _check(_parse(text, name))
+    if problems or config is None:
+        raise ConfigError([str(problem) for problem in problems])
+    return config
 
 
 def _parse(text: str, name: str) -> yamlfile.Located:
@@ -195,19 +202,29 @@ def _parse(text: str, name: str) -> yamlfile.Located:
         raise ConfigError([str(problem) for problem in error.problems]) from None
 
 
-def _validate(document: yamlfile.Located) -> GatewayConfig:
+def _check(document: yamlfile.Located) -> tuple[GatewayConfig | None, list[Problem]]:
+    """The validated configuration, or None, and every problem found in it."""
     if not isinstance(document.data, dict):
-        raise ConfigError([str(document.problem((), "expected a mapping of settings"))])
+        return None, [document.problem((), "expected a mapping of settings")]
     try:
         config = GatewayConfig.model_validate(document.data)
     except ValidationError as error:
-        problems = document.validation_problems(error)
-        raise ConfigError([str(problem) for problem in problems]) from None
-
+        return None, list(document.validation_problems(error))
     problems = [document.problem(loc, msg) for loc, msg in _cross_check(config)]
-    if problems:
-        raise ConfigError([str(problem) for problem in problems])
-    return config
+    return config, problems
+
+
+def _secret_refs(data: Any) -> dict[str, SecretRef]:
+    """The well-formed secret references of a document, whatever else is wrong."""
+    section = data.get("secrets") if isinstance(data, Mapping) else None
+    refs = {}
+    for field_name in Secrets.model_fields:
+        value = section.get(field_name) if isinstance(section, Mapping) else None
+        try:
+            refs[field_name] = SecretRef.model_validate(value)
+        except ValidationError:
+            continue  # absent, or reported by the validation already
+    return refs
 
 
 def _cross_check(config: GatewayConfig) -> list[tuple[Location, str]]:
@@ -237,19 +254,19 @@ def _cross_check(config: GatewayConfig) -> list[tuple[Location, str]]:
 
 
 def _resolve_secrets(
-    secrets: Secrets, base: Path, environ: Mapping[str, str]
+    refs: Mapping[str, SecretRef], base: Path, environ: Mapping[str, str]
 ) -> tuple[ResolvedSecrets, list[tuple[Location, str]]]:
     values: dict[str, SecretStr] = {}
     problems: list[tuple[Location, str]] = []
-    for field_name in Secrets.model_fields:
-        ref: SecretRef | None = getattr(secrets, field_name)
-        if ref is None:
-            continue
+    for field_name, ref in refs.items():
         loc: Location = ("secrets", field_name)
         if ref.env is not None:
             value = environ.get(ref.env)
-            if not value:
+            if value is None:
                 problems.append((loc, f"environment variable {ref.env} is not set"))
+                continue
+            if not value.strip():
+                problems.append((loc, f"environment variable {ref.env} is empty"))
                 continue
         else:
             file = Path(str(ref.file))

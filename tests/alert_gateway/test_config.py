@@ -151,6 +151,37 @@ def test_missing_secret_sources_are_located(tmp_path):
     )
 
 
+def test_an_inline_secret_does_not_hide_a_missing_secret_file(tmp_path):
+    text = MINIMAL + (
+        "secrets:\n"
+        "  slack_bot_token: xoxb-inline\n"
+        "  slack_signing_secret: {file: nowhere}\n"
+        "routez: []\n"
+    )
+
+    problems = _problems(tmp_path, text)
+
+    assert [problem.split(": ")[1] for problem in problems] == [
+        "secrets.slack_bot_token",
+        "secrets.slack_signing_secret",
+        "routez",
+    ]
+    assert "cannot read secret file" in problems[1]
+    assert "xoxb-inline" not in "\n".join(problems)
+
+
+def test_an_empty_environment_variable_is_said_to_be_empty(tmp_path):
+    text = MINIMAL + "secrets:\n  slack_bot_token: {env: BOT}\n"
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, text), environ={"BOT": ""})
+
+    assert caught.value.problems == [
+        f"{tmp_path}/gateway.yml:4:3: secrets.slack_bot_token: "
+        "environment variable BOT is empty"
+    ]
+
+
 def test_yaml_syntax_error_is_located(tmp_path):
     [problem] = _problems(tmp_path, MINIMAL + "routes: [\n")
 
