@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from generator.compose import TOKEN_SECRET, literal_secrets
+from generator.compose import TOKEN_SECRET
 from generator.errors import RenderError
 from generator.inventory import Inventory
-from generator.render import Files, RenderContext
+from generator.render import Files, RenderContext, mapping_at
+from generator.secrets import literal_secrets
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,9 @@ def render(context: RenderContext) -> Files:
 
 
 def check(files: Files, parsed: dict[str, Any]) -> None:
-    config = parsed.get(PATH)
+    config = mapping_at(parsed, PATH)
     if config is None:
         return
-    if not isinstance(config, dict):
-        raise RenderError(f"{PATH}: expected a mapping at the top")
 
     names = [receiver.get("name") for receiver in config.get("receivers") or []]
     duplicates = sorted({name for name in names if names.count(name) > 1})

@@ -10,8 +10,6 @@ user creates beside the rendered folder; the compose file only names them.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +19,7 @@ from generator import __version__
 from generator.errors import RenderError
 from generator.inventory import exporter_name
 from generator.render import Files, RenderContext
+from generator.secrets import literal_secrets
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +54,6 @@ STACK_SECRETS = {
     "slack_bot_token": "the Slack bot token (xoxb-...) the gateway posts with",
     "slack_signing_secret": "the Slack app's signing secret, to check button clicks",
 }
-
-# Keys whose value is a secret unless it points at a file or a variable.
-SECRET_KEY = re.compile(r"password|passwd|secret|token|credentials|api_?key", re.I)
-REFERENCE_KEY = re.compile(r"_(file|path)$", re.I)
-REFERENCE_VALUE = re.compile(r"^(/run/secrets/|\$\{[A-Za-z_][A-Za-z0-9_]*\}$)")
-URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 
 
 @dataclass(frozen=True)
@@ -238,31 +231,3 @@ def _check_service(
         is_path = source.startswith((".", "/", "${"))
         if not is_path and source not in declared["volumes"]:
             raise RenderError(f"{where}.volumes: {source!r} is not declared")
-
-
-def literal_secrets(document: Any) -> list[str]:
-    """Where `document` holds a secret's value rather than a reference to one."""
-    return sorted(_literal_secrets(document, ""))
-
-
-def _literal_secrets(value: Any, where: str) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            path = f"{where}.{key}" if where else str(key)
-            if isinstance(item, str) and _is_literal_secret(str(key), item):
-                yield path
-            else:
-                yield from _literal_secrets(item, path)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _literal_secrets(item, f"{where}[{index}]")
-    elif isinstance(value, str) and URL_WITH_PASSWORD.search(value):
-        yield where
-
-
-def _is_literal_secret(key: str, value: str) -> bool:
-    if URL_WITH_PASSWORD.search(value):
-        return True
-    if not SECRET_KEY.search(key) or REFERENCE_KEY.search(key):
-        return False
-    return bool(value) and not REFERENCE_VALUE.match(value)

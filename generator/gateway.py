@@ -12,9 +12,10 @@ from typing import Any
 
 from alert_gateway.config import ConfigError, parse_config
 from generator.alertmanager import CREDENTIALS_FILE, WATCHDOG
-from generator.compose import endpoint, literal_secrets
+from generator.compose import endpoint
 from generator.errors import RenderError
-from generator.render import Files, RenderContext
+from generator.render import Files, RenderContext, mapping_at
+from generator.secrets import literal_secrets
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,9 @@ def render(context: RenderContext) -> Files:
 
 
 def check(files: Files, parsed: dict[str, Any]) -> None:
-    config = parsed.get(PATH)
+    config = mapping_at(parsed, PATH)
     if config is None:
         return
-    if not isinstance(config, dict):
-        raise RenderError(f"{PATH}: expected a mapping at the top")
 
     teams = {team.get("name"): team for team in config.get("teams") or []}
     rotations = {rotation.get("name") for rotation in config.get("rotations") or []}

@@ -154,6 +154,15 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def mapping_at(parsed: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+    """The parsed file at `path`: None when not rendered, RenderError when not a
+    mapping."""
+    document = parsed.get(path)
+    if document is not None and not isinstance(document, dict):
+        raise RenderError(f"{path}: expected a mapping at the top")
+    return document
+
+
 def parse_back(path: str, text: str) -> Any:
     """Parse a rendered YAML or JSON file; RenderError when it does not parse."""
     try:
