@@ -103,7 +103,11 @@ def serve(
 
 
 class _DrainingServer(uvicorn.Server):
-    """uvicorn's server that refuses new webhooks as soon as SIGTERM arrives."""
+    """uvicorn's server; on SIGTERM webhooks on open connections get 503 at once.
+
+    uvicorn closes the listening socket at the same moment, so new connections
+    are refused; the worker finishes its Slack call when the app shuts down.
+    """
 
     def __init__(self, config: uvicorn.Config, *, on_exit) -> None:
         super().__init__(config)

@@ -73,6 +73,10 @@ class FakeSlack:
         self._epoch = int(time.time())
         # Calls refused by a script or by the content checks (429, 5xx, ok: false).
         self.rejected = 0
+        # Calls waiting unanswered while the fake is held (see `hold`).
+        self.held = 0
+        self._released = threading.Event()
+        self._released.set()
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -142,6 +146,24 @@ class FakeSlack:
         """
         with self._lock:
             self._script.delays.extend([seconds] * count)
+
+    def hold(self) -> None:
+        """Keep every call from now on waiting, unanswered, until `release`."""
+        self._released.clear()
+
+    def release(self) -> None:
+        """Answer the held calls, and the later ones at once."""
+        self._released.set()
+
+    def _wait_while_held(self) -> None:
+        if self._released.is_set():
+            return
+        with self._changed:
+            self.held += 1
+            self._changed.notify_all()
+        self._released.wait()
+        with self._changed:
+            self.held -= 1
 
     def heal(self) -> None:
         """Forget every scripted failure."""
@@ -365,6 +387,7 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization") or ""
             token = auth.removeprefix("Bearer ").strip() or str(params.get("token", ""))
 
+            fake._wait_while_held()
             delay = fake._take_delay()
             if delay:
                 time.sleep(delay)

@@ -1,4 +1,7 @@
-"""A gateway killed with SIGKILL while notifications wait for Slack loses none.
+"""A gateway stopped (SIGTERM) or killed (SIGKILL) with work queued loses none.
+
+SIGTERM lets the Slack call in flight finish and be recorded, then exits 0;
+what was still queued is delivered on the next start, and nothing twice.
 
 The only way a message can reach Slack twice is a kill that lands after Slack
 accepted a post and before the gateway committed the message's ts: on restart
@@ -10,6 +13,9 @@ expecting none.
 """
 
 from __future__ import annotations
+
+import signal
+import subprocess
 
 import pytest
 
@@ -54,3 +60,52 @@ def test_sigkill_with_notifications_queued_loses_none(tmp_path, fake_slack):
     assert delivered, f"only {len(set(groups))} of {GROUPS} groups reached Slack"
     assert sorted(set(groups)) == [f"Crash{i:02d}" for i in range(GROUPS)]
     assert duplicates == 0
+
+
+@pytest.mark.e2e
+def test_sigterm_finishes_the_call_in_flight_and_leaves_the_queue_for_the_next_start(
+    tmp_path, fake_slack
+):
+    first = payload('{}:{alertname="First"}', [alert("First")])
+    queued = payload('{}:{alertname="Queued"}', [alert("Queued")])
+    gateway = GatewayProcess(tmp_path, fake_slack.base_url).start()
+    assert gateway.process is not None
+    fake_slack.hold()
+    try:
+        assert gateway.post(first).status_code == 200
+        wait_until(lambda: fake_slack.held == 1, 10, "the first post to reach Slack")
+        assert gateway.post(queued).status_code == 200
+        gateway.process.send_signal(signal.SIGTERM)
+        wait_until(
+            lambda: "Shutting down" in gateway.log_path.read_text(),
+            10,
+            "the gateway to begin its shutdown",
+        )
+    finally:
+        fake_slack.release()
+    try:
+        code = gateway.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        gateway.kill()
+        raise
+    assert code == 0
+    # The held post finished and was recorded; the queued group may have gone
+    # out too while the server drained its connections.
+    assert "First" in fake_slack.posts()[0].text
+
+    gateway.start()
+    try:
+        more = payload(first["groupKey"], [alert("First"), alert("More")])
+        assert gateway.post(more).status_code == 200
+        wait_until(
+            lambda: len(fake_slack.posts()) == 2 and len(fake_slack.updates()) == 1,
+            15,
+            "the queued group and the update",
+        )
+    finally:
+        assert gateway.stop() == 0
+
+    first_post, queued_post = fake_slack.posts()
+    [update] = fake_slack.updates()
+    assert "First" in first_post.text and "Queued" in queued_post.text
+    assert update.ts == first_post.ts
