@@ -184,7 +184,17 @@ def load_config(
     if problems or config is None:
         problems.sort(key=lambda problem: (problem.line, problem.column))
         raise ConfigError([str(problem) for problem in problems])
+    config = _database_beside(config, path.parent)
     return config.with_secrets(resolved) if resolve_secrets else config
+
+
+def _database_beside(config: GatewayConfig, base: Path) -> GatewayConfig:
+    # A relative database path is read from the configuration's folder, like a
+    # secret file, so that the gateway finds the same file from any folder.
+    database = Path(config.database)
+    if config.database == ":memory:" or database.is_absolute():
+        return config
+    return config.model_copy(update={"database": str(base / database)})
 
 
 def parse_config(text: str, name: str = "gateway.yml") -> GatewayConfig:

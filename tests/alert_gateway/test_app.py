@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from alert_gateway.app import MAX_BODY_BYTES, create_app
+from alert_gateway.config import load_config
 from alert_gateway.slack import ConsoleSink
 from alert_gateway.store import SqliteStore, StoreUnavailable
 from tests.alert_gateway.conftest import make_config, payload
@@ -397,3 +399,27 @@ def _wait(check, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def test_the_documented_local_run_prints_the_example_webhook(tmp_path, clock):
+    examples = Path(__file__).resolve().parents[2] / "examples" / "gateway"
+    config = load_config(examples / "local.yml", environ={})
+    config = config.model_copy(update={"database": str(tmp_path / "local.db")})
+    store = SqliteStore(config.database)
+    printed = io.StringIO()
+    app = create_app(config, store, ConsoleSink(printed), clock, start_worker=False)
+    try:
+        with TestClient(app) as client:
+            body = (examples / "webhook.json").read_bytes()
+            response = client.post(
+                "/alertmanager",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+            app.state.gateway.deliverer.run_once()
+    finally:
+        store.close()
+
+    assert response.json() == {"status": "stored"}
+    assert "post to #platform-alerts" in printed.getvalue()
+    assert "HighErrorRate" in printed.getvalue()

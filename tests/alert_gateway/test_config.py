@@ -53,6 +53,25 @@ def test_example_config_is_valid(tmp_path):
     ]
 
 
+def test_local_example_needs_no_secret_and_stays_on_this_machine():
+    local = EXAMPLE.with_name("local.yml")
+
+    config = load_config(local, environ={})
+
+    assert config.listen.host == "127.0.0.1"
+    assert config.database == str(local.parent / "local-gateway.db")
+    for name in ("slack_bot_token", "slack_signing_secret", "webhook_bearer_token"):
+        assert config.secret(name) is None
+
+
+def test_a_relative_database_is_read_from_the_configuration_folder(tmp_path):
+    text = MINIMAL.replace("/tmp/gateway.db", "data/gateway.db")
+
+    config = load_config(_write(tmp_path, text), environ={})
+
+    assert config.database == str(tmp_path / "data" / "gateway.db")
+
+
 def test_handoff_and_names_stay_as_typed(tmp_path):
     config = load_config(_write(tmp_path, MINIMAL + ROTATION), environ={})
 
