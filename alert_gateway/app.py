@@ -44,7 +44,7 @@ from alert_gateway.signing import (
 )
 from alert_gateway.silences import SilenceError, create_silence
 from alert_gateway.slack import SlackSink
-from alert_gateway.store import Store, StoreUnavailable
+from alert_gateway.store import GroupRecord, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -247,21 +247,30 @@ def _slack_routes(app: FastAPI, gateway: Gateway) -> None:
         if record is None:
             return _error(404, "unknown alert group")
         if action.action_id == ACK_ACTION_ID:
-            return await _acknowledge(gateway, record.group_key, action.user_id)
+            return await _acknowledge(gateway, record, action.user_id)
         if action.action_id == SILENCE_ACTION_ID:
             return await _silence(gateway, record, action.user_id, action.user_name)
         return _error(400, f"unknown action {action.action_id!r}")
 
 
-async def _acknowledge(gateway: Gateway, group_key: str, user_id: str) -> Response:
+async def _acknowledge(gateway: Gateway, record: GroupRecord, user_id: str) -> Response:
+    context = {"group_key": record.group_key, "channel": record.channel}
+    if record.current_acknowledgement == user_id:
+        # A second click changes nothing the message shows: no second update.
+        log.info("already acknowledged", extra={**context, "user": user_id})
+        return JSONResponse({})
     now = gateway.clock.now()
-    await run_in_threadpool(gateway.store.acknowledge, group_key, user=user_id, now=now)
+    await run_in_threadpool(
+        gateway.store.acknowledge, record.group_key, user=user_id, now=now
+    )
     gateway.worker.wake()
-    log.info("acknowledged", extra={"group_key": group_key, "user": user_id})
+    log.info("acknowledged", extra={**context, "user": user_id})
     return JSONResponse({})
 
 
-async def _silence(gateway: Gateway, record, user_id: str, user_name: str) -> Response:
+async def _silence(
+    gateway: Gateway, record: GroupRecord, user_id: str, user_name: str
+) -> Response:
     url = gateway.config.alertmanager_url
     state = load_state(record.state)
     if url is None or state is None:
@@ -282,7 +291,12 @@ async def _silence(gateway: Gateway, record, user_id: str, user_name: str) -> Re
         )
     except SilenceError as error:
         log.error(
-            "silence failed", extra={"group_key": record.group_key, "error": str(error)}
+            "silence failed",
+            extra={
+                "group_key": record.group_key,
+                "channel": record.channel,
+                "error": str(error),
+            },
         )
         return _error(502, str(error))
 
@@ -295,6 +309,7 @@ async def _silence(gateway: Gateway, record, user_id: str, user_name: str) -> Re
         "silenced",
         extra={
             "group_key": record.group_key,
+            "channel": record.channel,
             "user": user_id,
             "silence_id": silence_id,
         },

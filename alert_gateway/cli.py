@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -67,14 +68,26 @@ def serve(
     """Receive webhooks on /alertmanager and deliver them to Slack."""
     logs.configure(log_format)  # type: ignore[arg-type]
     config = _load(config_path)
+    host = host or config.listen.host
+    port = port or config.listen.port
 
     from alert_gateway.app import create_app
     from alert_gateway.delivery import SystemClock
     from alert_gateway.store import SqliteStore
 
+    # The port first: an instance that cannot listen must not deliver either,
+    # and the worker starts with the app, after this.
+    try:
+        listener = _listen(host, port)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        message = f"{config_path}: listen: cannot listen on {host}:{port}: {reason}"
+        click.echo(message, err=True)
+        raise SystemExit(2) from None
     try:
         store = SqliteStore(config.database)
     except (OSError, sqlite3.Error) as error:
+        listener.close()
         message = f"{config_path}: database: cannot open {config.database}: {error}"
         click.echo(message, err=True)
         raise SystemExit(2) from None
@@ -83,20 +96,17 @@ def serve(
     server = _DrainingServer(
         uvicorn.Config(
             app,
-            host=host or config.listen.host,
-            port=port or config.listen.port,
+            host=host,
+            port=port,
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
         ),
         on_exit=app.state.gateway.begin_drain,
     )
-    log.info(
-        "starting",
-        extra={"database": config.database, "port": port or config.listen.port},
-    )
+    log.info("starting", extra={"database": config.database, "port": port})
     try:
-        server.run()
+        server.run(sockets=[listener])
     finally:
         store.close()
         log.info("stopped")
@@ -127,6 +137,22 @@ class _DrainingServer(uvicorn.Server):
         finally:
             for sig, handler in originals.items():
                 signal.signal(sig, handler)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port and listening, or the OSError of trying."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _sink(config: GatewayConfig, pacer: ChannelPacer):

@@ -366,6 +366,8 @@ class Deliverer:
             record.ts = result.ts
             self._channel_ids[target.channel] = record.channel
             self._routed[group_key] = record.channel
+            # Every later line of the group names the channel as Slack does.
+            context["channel"] = record.channel
         record.shown_ack_seq = record.ack_seq
         record.updated_at = self.clock.now()
         notes = []

@@ -6,6 +6,7 @@ and is printed as `key=value` after the message, or as keys of the JSON object.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -13,6 +14,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 LogFormat = Literal["text", "json"]
+
+# Group keys hold every label of a group's route and can run to kilobytes;
+# a log line shows the start of one and a hash that tells two such keys apart.
+GROUP_KEY_LOG_CHARS = 80
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`,
 # except uvicorn's copy of its message with terminal colours.
@@ -25,8 +30,19 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {
 
 
 def context(record: logging.LogRecord) -> dict[str, Any]:
-    """The key=value context a record was logged with."""
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD}
+    """The key=value context a record was logged with, group keys shortened."""
+    found = {k: v for k, v in vars(record).items() if k not in _STANDARD}
+    if isinstance(found.get("group_key"), str):
+        found["group_key"] = short_group_key(found["group_key"])
+    return found
+
+
+def short_group_key(group_key: str) -> str:
+    """A group key as logged: whole when short, else its start and a short hash."""
+    if len(group_key) <= GROUP_KEY_LOG_CHARS:
+        return group_key
+    digest = hashlib.sha256(group_key.encode()).hexdigest()[:12]
+    return f"{group_key[:GROUP_KEY_LOG_CHARS]}...sha256:{digest}"
 
 
 class TextFormatter(logging.Formatter):

@@ -316,6 +316,23 @@ def test_acknowledge_button_stops_escalation_and_shows_who(
     )
 
 
+def test_a_second_acknowledge_click_does_not_update_the_message_again(
+    slack_app, gateway, clock, fake_slack
+):
+    client, _ = slack_app
+    gateway.receive(payload())
+    _deliver(client)
+
+    for _ in range(2):
+        clock.advance(60)
+        body, headers = _signed(clock, "ack", payload()["groupKey"])
+        assert client.post("/slack/actions", content=body, headers=headers).is_success
+        _deliver(client)
+
+    [update] = fake_slack.updates()
+    assert "Acknowledged by <@U0CAROL>" in json.dumps(update.blocks)
+
+
 def test_silence_button_creates_a_silence_and_says_so_in_the_thread(
     slack_app, gateway, clock, fake_slack
 ):

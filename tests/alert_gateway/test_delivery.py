@@ -334,3 +334,23 @@ def test_the_worker_waits_on_the_pace_its_sink_keeps(gateway, fake_slack, clock)
     assert gateway.pacer is gateway.sink.pacer
     assert held == []
     assert len(fake_slack.posts()) == 1
+
+
+def test_log_lines_of_a_group_name_its_channel_the_same_way(
+    gateway, fake_slack, clock, caplog
+):
+    caplog.set_level("INFO", logger="alert_gateway.delivery")
+    gateway.receive(payload())
+    gateway.run_once()
+    clock.advance(INTERVAL)
+    gateway.receive(payload(alerts=[alert(), alert("Second")]))
+    gateway.run_once()
+
+    posted, updated = [
+        record
+        for record in caplog.records
+        if record.getMessage() in ("posted group message", "updated group message")
+    ]
+    assert (
+        posted.channel == updated.channel == fake_slack.channel_id("#platform-alerts")
+    )

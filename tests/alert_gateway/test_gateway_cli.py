@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,71 @@ def test_log_formats_carry_the_context_as_keys():
     assert text.endswith(
         'posted group message group_key="{}:{alertname=\\"A\\"}" channel=#ops'
     )
+
+
+def test_long_group_keys_are_cut_in_log_lines_and_told_apart_by_a_hash():
+    import json
+    import logging
+
+    from alert_gateway.logs import JsonFormatter, TextFormatter
+
+    def record(key: str) -> logging.LogRecord:
+        return logging.makeLogRecord(
+            {
+                "name": "alert_gateway.delivery",
+                "levelname": "INFO",
+                "msg": "posted group message",
+                "group_key": key,
+                "channel": "C0OPS1234",
+            }
+        )
+
+    base = '{}:{alertname="A", instance="' + "x" * 500
+    one, two = base + '1"}', base + '2"}'
+
+    shown = [
+        json.loads(JsonFormatter().format(record(k)))["group_key"] for k in (one, two)
+    ]
+    text = TextFormatter().format(record(one))
+
+    assert shown[0] != shown[1]
+    assert all(key.startswith(base[:80]) and len(key) < 120 for key in shown)
+    assert "x" * 100 not in text
+    assert text.endswith("channel=C0OPS1234")
+
+
+@pytest.mark.e2e
+def test_serve_on_a_taken_port_exits_without_delivering(tmp_path, fake_slack):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from alert_gateway.payload import Notification
+    from alert_gateway.store import SqliteStore
+    from tests.alert_gateway.conftest import GatewayProcess, payload
+
+    gateway = GatewayProcess(tmp_path, fake_slack.base_url)
+    store = SqliteStore(gateway.database)
+    body = payload()
+    store.submit(
+        Notification.model_validate(body), json.dumps(body).encode(), team=None, now=0
+    ).result(timeout=5)
+    store.close()
+
+    config = str(gateway.config_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", gateway.port))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "alert_gateway.cli", "serve", "--config", config],
+            env={**os.environ, "TEST_SLACK_TOKEN": "t", "TEST_WEBHOOK_TOKEN": "w"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{gateway.port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert fake_slack.calls == []
