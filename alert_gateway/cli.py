@@ -73,7 +73,7 @@ def serve(
 
     from alert_gateway.app import create_app
     from alert_gateway.delivery import SystemClock
-    from alert_gateway.store import SqliteStore
+    from alert_gateway.sqlite_store import SqliteStore
 
     # The port first: an instance that cannot listen must not deliver either,
     # and the worker starts with the app, after this.

@@ -24,7 +24,7 @@ from alert_gateway.metrics import GatewayMetrics
 from alert_gateway.pacing import ChannelPacer
 from alert_gateway.payload import Notification
 from alert_gateway.slack import SlackWebSink
-from alert_gateway.store import SqliteStore
+from alert_gateway.sqlite_store import SqliteStore
 from tests.alert_gateway.fake_slack import DEFAULT_TOKEN, FakeSlack
 
 # 2026-03-02 10:00 UTC, a Monday: alice is primary and bob secondary below.

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from alert_gateway.app import MAX_BODY_BYTES, create_app
 from alert_gateway.config import load_config
 from alert_gateway.slack import ConsoleSink
-from alert_gateway.store import SqliteStore, StoreUnavailable
+from alert_gateway.sqlite_store import SqliteStore
+from alert_gateway.store import StoreUnavailable
 from tests.alert_gateway.conftest import make_config, payload
 
 TOKEN = "s3cret-webhook-token"

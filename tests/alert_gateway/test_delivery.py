@@ -10,7 +10,7 @@ from alert_gateway.metrics import GatewayMetrics
 from alert_gateway.pacing import ChannelPacer
 from alert_gateway.payload import Notification
 from alert_gateway.slack import SlackWebSink
-from alert_gateway.store import SqliteStore
+from alert_gateway.sqlite_store import SqliteStore
 from tests.alert_gateway.conftest import INTERVAL, alert, payload
 
 RESOLVED_AT = "2026-03-02T10:05:00Z"

@@ -7,7 +7,7 @@ from alert_gateway.delivery import Deliverer
 from alert_gateway.escalation import Escalator
 from alert_gateway.metrics import GatewayMetrics
 from alert_gateway.slack import SlackWebSink
-from alert_gateway.store import SqliteStore
+from alert_gateway.sqlite_store import SqliteStore
 from tests.alert_gateway.conftest import alert, payload
 
 MINUTE = 60.0

@@ -180,7 +180,7 @@ def test_serve_on_a_taken_port_exits_without_delivering(tmp_path, fake_slack):
     import sys
 
     from alert_gateway.payload import Notification
-    from alert_gateway.store import SqliteStore
+    from alert_gateway.sqlite_store import SqliteStore
     from tests.alert_gateway.conftest import GatewayProcess, payload
 
     gateway = GatewayProcess(tmp_path, fake_slack.base_url)

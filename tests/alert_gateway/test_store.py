@@ -7,7 +7,8 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 from alert_gateway.payload import Notification
-from alert_gateway.store import GroupRecord, SqliteStore
+from alert_gateway.sqlite_store import SqliteStore
+from alert_gateway.store import GroupRecord
 from tests.alert_gateway.conftest import alert, payload
 
 NOW = 1_772_445_600.0
