@@ -24,8 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alert_gateway.blocks import ACK_ACTION_ID, SILENCE_ACTION_ID, build_silenced_reply
+from alert_gateway.clock import Clock, utc
 from alert_gateway.config import GatewayConfig
-from alert_gateway.delivery import Clock, Deliverer, Worker, load_state, note_text, utc
+from alert_gateway.delivery import Deliverer, load_state, note_text
 from alert_gateway.escalation import Escalator
 from alert_gateway.metrics import GatewayMetrics
 from alert_gateway.oncall import (
@@ -45,6 +46,7 @@ from alert_gateway.signing import (
 from alert_gateway.silences import SilenceError, create_silence
 from alert_gateway.slack import SlackSink
 from alert_gateway.store import GroupRecord, Store, StoreUnavailable
+from alert_gateway.worker import Worker
 
 log = logging.getLogger(__name__)
 

@@ -72,7 +72,7 @@ def serve(
     port = port or config.listen.port
 
     from alert_gateway.app import create_app
-    from alert_gateway.delivery import SystemClock
+    from alert_gateway.clock import SystemClock
     from alert_gateway.sqlite_store import SqliteStore
 
     # The port first: an instance that cannot listen must not deliver either,

@@ -1,11 +1,12 @@
-"""The delivery worker: stored notifications to Slack, one message per alert group.
+"""Delivery: stored notifications to Slack, one message per alert group.
 
-The worker takes the groups whose oldest pending notification is due, merges
-every pending notification of a group into the group's state, and posts the
-group's message once (`chat.postMessage`), then keeps it current with
-`chat.update`. The message's channel and ts are committed in the same
-transaction that marks the notifications delivered, right after Slack accepts:
-a crash between those two steps is the only way a post can repeat.
+The Deliverer (run in a loop by `alert_gateway.worker`) takes the groups whose
+oldest pending notification is due, merges every pending notification of a
+group into the group's state, and posts the group's message once
+(`chat.postMessage`), then keeps it current with `chat.update`. The message's
+channel and ts are committed in the same transaction that marks the
+notifications delivered, right after Slack accepts: a crash between those two
+steps is the only way a post can repeat.
 
 Every Slack call is a step recorded as soon as Slack accepts it, so no answer
 that comes later (a paced channel, a 429) makes the gateway send it again: the
@@ -23,23 +24,16 @@ import json
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
 
-from alert_gateway.blocks import (
-    GroupState,
-    Message,
-    build_message,
-    build_resolved_reply,
-)
-from alert_gateway.config import GatewayConfig, Team
+from alert_gateway.blocks import GroupState, Message, build_resolved_reply
+from alert_gateway.clock import Clock
+from alert_gateway.config import GatewayConfig
 from alert_gateway.metrics import GatewayMetrics
-from alert_gateway.oncall import on_call
 from alert_gateway.pacing import ChannelPacer
 from alert_gateway.payload import Alert
+from alert_gateway.routing import Router, pages
 from alert_gateway.slack import DeliveryResult, SlackSink
 from alert_gateway.store import (
     GroupRecord,
@@ -53,7 +47,6 @@ log = logging.getLogger(__name__)
 
 # The worker looks for work at least this often (escalations, acknowledgements).
 _POLL_SECONDS = 1.0
-_MIN_IDLE_SECONDS = 0.1
 # How often the in-memory view of due groups is checked against the store.
 _RESYNC_SECONDS = 60.0
 # Delivered notifications are kept this long to recognise late duplicates.
@@ -63,21 +56,6 @@ _PRUNE_EVERY_SECONDS = 3600.0
 _RESOLVED_KEPT_SECONDS = 24 * 3600.0
 _GROUPS_PER_PASS = 200
 _NOTIFICATIONS_PER_PASS = 500
-
-
-class Clock(Protocol):
-    """Wall-clock time in seconds since the epoch; tests pass a clock they move."""
-
-    def now(self) -> float: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-
-def utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 @dataclass(frozen=True)
@@ -128,22 +106,6 @@ def _forget_old_resolved(state: GroupState, now: float) -> None:
         state.alerts = kept
 
 
-def pages(state: GroupState, severities: list[str]) -> bool:
-    """Whether a firing alert of the group has a paging severity."""
-    return any(
-        alert.labels.get("severity", state.common_labels.get("severity")) in severities
-        for alert in state.firing()
-    )
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a group's message goes and whose rotation it mentions."""
-
-    channel: str
-    team: Team | None
-
-
 class Deliverer:
     """One pass over due work at a time; the Worker thread calls it in a loop."""
 
@@ -163,6 +125,7 @@ class Deliverer:
         self.sink = sink
         self.metrics = metrics
         self.clock = clock
+        self.router = Router(config, clock)
         # One pace for the worker and the sink: the sink's own when it has one.
         self.pacer = (
             pacer
@@ -321,7 +284,7 @@ class Deliverer:
         assert state is not None
         _forget_old_resolved(state, self.clock.now())
 
-        target = self.route(state, pendings[0].team or record.team)
+        target = self.router.route(state, pendings[0].team or record.team)
         channel = record.channel or self._channel_ids.get(
             target.channel, target.channel
         )
@@ -339,7 +302,7 @@ class Deliverer:
         record.status = state.status
         record.state = dump_state(state)
         record.paging = pages(state, self.config.escalation.severities)
-        message = self.message(state, record)
+        message = self.router.message(state, record)
 
         ids = [pending.id for pending in pendings]
         context = {
@@ -399,53 +362,6 @@ class Deliverer:
         channel = self._routed.get(group_key)
         return None if channel is None else self._channel_ids.get(channel, channel)
 
-    def route(self, state: GroupState, team_name: str | None) -> Target:
-        """The team named by the webhook's path, else the first matching route."""
-        team = self.config.team(team_name)
-        if team is not None:
-            return Target(team.channel, team)
-        if team_name is not None:
-            log.warning("unknown team in webhook path", extra={"team": team_name})
-
-        labels = {**state.common_labels, **state.group_labels}
-        for route in self.config.routes:
-            if all(labels.get(k) == v for k, v in route.matchers.items()):
-                return Target(route.channel, self.config.team(route.team))
-        return Target(self.config.default_channel, None)
-
-    def message(self, state: GroupState, record: GroupRecord) -> Message:
-        mention = None
-        if state.status == "firing" and pages(state, self.config.escalation.severities):
-            mention = self.on_call_id(record.team, "primary", state.group_key)
-        return build_message(
-            state,
-            mention=mention,
-            silence_url=None,
-            acknowledged_by=record.current_acknowledgement,
-            buttons=self.config.secret("slack_signing_secret") is not None,
-        )
-
-    def on_call_id(
-        self, team_name: str | None, layer: str, group_key: str
-    ) -> str | None:
-        """The Slack id of who holds `layer` of the team's rotation now, if anyone."""
-        team = self.config.team(team_name)
-        rotation = self.config.rotation(team.rotation if team else None)
-        if rotation is None:
-            return None
-        holder = on_call(rotation, utc(self.clock.now()), layer)
-        if holder is None:
-            log.warning(
-                "nobody on call",
-                extra={
-                    "rotation": rotation.name,
-                    "layer": layer,
-                    "group_key": group_key,
-                },
-            )
-            return None
-        return holder.slack_id
-
     def _failed(
         self, pendings: list[Pending], channel: str, result: DeliveryResult, context
     ) -> None:
@@ -497,7 +413,7 @@ class Deliverer:
             return 0
         seen = record.ack_seq
         result = self.sink.update(
-            record.channel, record.ts, self.message(state, record)
+            record.channel, record.ts, self.router.message(state, record)
         )
         context = {"group_key": record.group_key, "channel": record.channel}
         if result.kind == "retry":
@@ -549,59 +465,3 @@ class Deliverer:
 def note_text(message: Message) -> str:
     """A thread note as stored until the worker posts it."""
     return json.dumps({"text": message.text, "blocks": message.blocks})
-
-
-class Worker:
-    """The thread that runs the Deliverer and the escalations until stopped."""
-
-    def __init__(
-        self,
-        deliverer: Deliverer,
-        *,
-        after_pass: Callable[[], int] | None = None,
-    ) -> None:
-        self.deliverer = deliverer
-        self._after_pass = after_pass
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the Slack call in flight, then return."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        log.info("delivery worker started")
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                done = self.deliverer.run_once(stopping=self._stop.is_set)
-                if self._after_pass is not None and not self._stop.is_set():
-                    done += self._after_pass()
-            except StoreUnavailable as error:
-                log.error("store unavailable, pausing", extra={"error": str(error)})
-                done = 0
-                self._stop.wait(1.0)
-            except Exception:
-                # One bad group must not stop delivery of the others.
-                log.exception("delivery pass failed")
-                done = 0
-                self._stop.wait(1.0)
-            if not done:
-                # New webhooks wake the worker; a short pause lets them gather
-                # so that a burst costs a few passes, not one per commit.
-                self._stop.wait(_MIN_IDLE_SECONDS)
-                self._wake.wait(self.deliverer.next_wake())
-        log.info("delivery worker stopped")

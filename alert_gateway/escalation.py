@@ -50,7 +50,9 @@ class Escalator:
             return 0
         context = {"group_key": record.group_key, "channel": record.channel}
 
-        secondary = deliverer.on_call_id(record.team, "secondary", record.group_key)
+        secondary = deliverer.router.on_call_id(
+            record.team, "secondary", record.group_key
+        )
         if secondary is None:
             # Nobody to call: remember it as done so it is not retried every pass.
             log.warning("no secondary on call to escalate to", extra=context)
