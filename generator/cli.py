@@ -127,6 +127,9 @@ def lint(paths: tuple[Path, ...], scrape_interval: str, strict: bool) -> None:
 
     findings = []
     files = rule_files(list(paths))
+    if not files:
+        click.echo("obsgen: error: no rule files (*.yml, *.yaml) found", err=True)
+        sys.exit(1)
     for path in files:
         findings += lint_file(path, scrape_interval=interval)
     for finding in findings:

@@ -8,9 +8,11 @@ once, each located at its file, line and column.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import promql_parser
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from generator import yamlfile
@@ -25,6 +27,8 @@ def _distinct(paths: list[str]) -> list[str]:
     return paths
 
 
+KIND_PATTERN = r"^[a-z][a-z0-9_]*$"
+HEALTH_PATH_PATTERN = r"^/[^\s]*$"
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 HOST_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$"
@@ -40,7 +44,9 @@ RESERVED_LABELS = frozenset({"service", "team", "env", "job", "instance", "kind"
 URL_PATTERN = r"^https?://[^\s{}\"'`<>\\]+$"
 
 PATTERN_HELP = {
-    NAME_PATTERN: "a name: lower-case letters, digits and '-', starting with a letter",
+    NAME_PATTERN: "a name: up to 63 lower-case letters, digits and '-', starting "
+    "with a letter",
+    HEALTH_PATH_PATTERN: "a path starting with / and without spaces",
     LABEL_NAME_PATTERN: "a Prometheus label name",
     HOST_PATTERN: "a host name",
     ADDRESS_PATTERN: "an address of the form host:port",
@@ -48,7 +54,7 @@ PATTERN_HELP = {
     URL_PATTERN: "an http or https URL without spaces, quotes or braces",
     r"^#[a-z0-9_-]{1,80}$": "a Slack channel such as #team-alerts",
     r"^/": "a path starting with /",
-    r"^[a-z][a-z0-9_]*$": "a kind: lower-case letters, digits and '_'",
+    KIND_PATTERN: "a kind: lower-case letters, digits and '_', starting with a letter",
 }
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -57,7 +63,7 @@ Address = Annotated[str, Field(pattern=ADDRESS_PATTERN)]
 Url = Annotated[str, Field(pattern=URL_PATTERN)]
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
 HealthPaths = Annotated[
-    list[Annotated[str, Field(pattern=r"^/")]], AfterValidator(_distinct)
+    list[Annotated[str, Field(pattern=HEALTH_PATH_PATTERN)]], AfterValidator(_distinct)
 ]
 
 
@@ -126,7 +132,7 @@ class Service(Model):
     """One thing to monitor: an instrumented application or infrastructure."""
 
     name: Name
-    kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    kind: Annotated[str, Field(pattern=KIND_PATTERN)]
     team: Name
     address: Annotated[str, Field(pattern=HOST_PATTERN)] | None = None
     port: Port
@@ -136,7 +142,8 @@ class Service(Model):
     labels: dict[Annotated[str, Field(pattern=LABEL_NAME_PATTERN)], str] = Field(
         default_factory=dict
     )
-    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    # Checked against the service's pack, which knows each threshold's type.
+    thresholds: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def host(self) -> str:
@@ -147,7 +154,8 @@ class Service(Model):
 class Defaults(Model):
     """Values that apply to every service unless the service says otherwise."""
 
-    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    # Checked against the service's pack, which knows each threshold's type.
+    thresholds: dict[str, Any] = Field(default_factory=dict)
     health: HealthPaths = Field(default_factory=lambda: ["/health"])
 
 
@@ -259,8 +267,15 @@ def _cross_check(
     _check_unique_names("services", services, report)
     _check_unique_ports(services, report)
 
-    team_names = {team.get("name") for _, team in teams}
+    team_names = {
+        team.get("name") for _, team in teams if isinstance(team.get("name"), str)
+    }
     stack = data.get("stack") if isinstance(data.get("stack"), dict) else {}
+    interval = _seconds(stack.get("scrape_interval", "15s"))
+    timeout = _seconds(stack.get("scrape_timeout", "10s"))
+    if interval is not None and timeout is not None and timeout > interval:
+        message = "a scrape cannot take longer than scrape_interval"
+        report(("stack", "scrape_timeout"), message)
     owner = stack.get("owner_team")
     if isinstance(owner, str) and owner not in team_names:
         report(("stack", "owner_team"), f"team {owner!r} does not exist")
@@ -279,6 +294,16 @@ def _cross_check(
     return problems
 
 
+def _seconds(value: Any) -> float | None:
+    """A duration in seconds, or None when `value` is not one (reported elsewhere)."""
+    if not isinstance(value, str) or not DURATION_PATTERN.match(value):
+        return None
+    try:
+        return promql_parser.parse_duration(value).total_seconds()
+    except ValueError:
+        return None
+
+
 def _entries(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
     items = data.get(key)
     if not isinstance(items, list):
@@ -291,7 +316,7 @@ def _check_service(index, service, team_names, packs, report) -> None:
 
     team = service.get("team")
     if isinstance(team, str) and team not in team_names:
-        known = ", ".join(sorted(str(name) for name in team_names if name))
+        known = ", ".join(sorted(team_names)) or "none"
         report((*here, "team"), f"team {team!r} does not exist (known: {known})")
 
     labels = service.get("labels")
@@ -300,7 +325,7 @@ def _check_service(index, service, team_names, packs, report) -> None:
             report((*here, "labels", label), "label is set by obsgen; choose another")
 
     kind = service.get("kind")
-    if not isinstance(kind, str):
+    if not isinstance(kind, str) or not re.match(KIND_PATTERN, kind):
         return
     if kind in RESERVED_KINDS:
         message = f"kind {kind!r} is kept for the monitoring stack's own targets"
@@ -319,9 +344,11 @@ def _check_service(index, service, team_names, packs, report) -> None:
 
 
 def _check_unique_names(field: str, items, report) -> None:
-    seen: set[Any] = set()
+    seen: set[str] = set()
     for index, item in items:
         name = item.get("name")
+        if not isinstance(name, str):
+            continue
         if name in seen:
             report((field, index, "name"), f"duplicate name {name!r}")
         seen.add(name)
@@ -333,11 +360,12 @@ def _check_unique_ports(services, report) -> None:
     endpoints: dict[tuple[Any, Any], Any] = {}
     for index, service in services:
         host = service.get("address") or service.get("name")
-        ports = {
-            ("port", service.get("port")),
-            ("metrics_port", service.get("metrics_port")),
-        }
-        for field, port in sorted(ports, key=str):
+        if not isinstance(host, str):
+            continue
+        # Host names are case-insensitive.
+        host = host.lower()
+        for field in ("port", "metrics_port"):
+            port = service.get(field)
             if not isinstance(port, int) or isinstance(port, bool):
                 continue
             other = endpoints.get((host, port))

@@ -36,6 +36,7 @@ MIN_SCRAPES_PER_RANGE = 4
 RULE_KEYS = frozenset(
     {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
 )
+ALERT_ONLY_KEYS = frozenset({"for", "keep_firing_for", "annotations"})
 GROUP_KEYS = frozenset({"name", "interval", "rules", "limit", "query_offset"})
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -109,6 +110,8 @@ class _FileLinter:
 
     def lint(self) -> None:
         data = self.located.data
+        if data is None:
+            return  # An empty file holds no rules, as Prometheus sees it too.
         if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
             self.error((), "structure", "expected a mapping with `groups`")
             return
@@ -132,6 +135,7 @@ class _FileLinter:
     def lint_group(self, here: Path_, group: dict[str, Any]) -> None:
         for key in sorted(group.keys() - GROUP_KEYS):
             self.error((*here, key), "structure", f"unknown key {key!r}")
+        self.lint_durations(here, group, ("interval", "query_offset"))
 
         rules = group.get("rules")
         if not isinstance(rules, list):
@@ -202,12 +206,7 @@ class _FileLinter:
 
     def lint_labels(self, path: Path_, rule: dict[str, Any]) -> None:
         """Label names Prometheus accepts, templates it can expand, durations."""
-        for key in ("for", "keep_firing_for"):
-            value = rule.get(key)
-            if key in rule and not (isinstance(value, str) and DURATION.match(value)):
-                message = f"`{key}: {value}` is not a duration such as 5m"
-                self.error((*path, key), "duration", message)
-
+        self.lint_durations(path, rule, ("for", "keep_firing_for"))
         for section in ("labels", "annotations"):
             values = rule.get(section)
             if not isinstance(values, dict):
@@ -220,7 +219,17 @@ class _FileLinter:
                 if problem:
                     self.error(where, "template", f"{section}.{name}: {problem}")
 
+    def lint_durations(self, path: Path_, item: dict[str, Any], keys) -> None:
+        for key in keys:
+            value = item.get(key)
+            if key in item and not (isinstance(value, str) and DURATION.match(value)):
+                message = f"`{key}: {value}` is not a duration such as 5m"
+                self.error((*path, key), "duration", message)
+
     def lint_record(self, path: Path_, rule: dict[str, Any]) -> None:
+        for key in sorted(rule.keys() & ALERT_ONLY_KEYS):
+            message = f"a recording rule has no {key!r}"
+            self.error((*path, key), "structure", message)
         name = rule["record"]
         if not isinstance(name, str) or not METRIC_NAME.match(name):
             message = f"recording rule name {name!r} is not a metric name"

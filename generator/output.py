@@ -9,10 +9,13 @@ refused rather than overwritten.
 from __future__ import annotations
 
 import difflib
+import fcntl
 import logging
 import os
 import shutil
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from generator.errors import OutputError
@@ -25,11 +28,22 @@ MANIFEST = ".obsgen-manifest"
 def write_output(files: dict[str, str], output_dir: Path) -> None:
     """Replace `output_dir` with exactly `files`."""
     output_dir = output_dir.resolve()
-    ensure_owned(output_dir)
-    staging, retired = _siblings(output_dir)
-
     try:
         output_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(
+            f"{output_dir}: cannot write output: {_reason(error)}"
+        ) from None
+
+    with _render_lock(output_dir):
+        ensure_owned(output_dir)
+        _replace(files, output_dir)
+    log.info("wrote files=%d output=%s", len(files), output_dir)
+
+
+def _replace(files: dict[str, str], output_dir: Path) -> None:
+    staging, retired = _siblings(output_dir)
+    try:
         # Leftovers of a render that was killed half-way.
         for leftover in (staging, retired):
             shutil.rmtree(leftover, ignore_errors=True)
@@ -46,12 +60,40 @@ def write_output(files: dict[str, str], output_dir: Path) -> None:
         _swap(staging, retired, output_dir)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
-        reason = error.strerror or str(error)
-        raise OutputError(f"{output_dir}: cannot write output: {reason}") from None
+        raise OutputError(
+            f"{output_dir}: cannot write output: {_reason(error)}"
+        ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    log.info("wrote files=%d output=%s", len(files), output_dir)
+
+
+@contextmanager
+def _render_lock(output_dir: Path) -> Iterator[None]:
+    """Hold the output's parent folder so that two renders cannot interleave.
+
+    The lock is on the folder itself, so it leaves no file behind, and the
+    kernel drops it when a killed render's process ends.
+    """
+    handle = os.open(output_dir.parent, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(
+                f"{output_dir}: another obsgen render is writing here; try again"
+            ) from None
+        yield
+    finally:
+        os.close(handle)
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
+
+
+def _cannot_write(output_dir: Path, error: OSError) -> OutputError:
+    return OutputError(f"{output_dir}: cannot write output: {_reason(error)}")
 
 
 def _siblings(output_dir: Path) -> tuple[Path, Path]:
@@ -87,18 +129,18 @@ def ensure_owned(output_dir: Path) -> None:
     if not output_dir.is_dir():
         raise OutputError(f"{output_dir}: exists and is not a folder")
 
-    present = {
-        path.relative_to(output_dir).as_posix()
-        for path in output_dir.rglob("*")
-        if path.is_file() or path.is_symlink()
-    }
-    foreign = sorted(present - _manifest(output_dir) - {MANIFEST})
-    if foreign:
-        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        raise OutputError(
-            f"{output_dir}: holds files obsgen did not write ({foreign[0]}{more}); "
-            "render into an empty folder or one obsgen wrote"
-        )
+    owned = _manifest(output_dir) | {MANIFEST}
+    try:
+        # Stops at the first stranger, so a mistaken `-o /` is refused at once.
+        for path in output_dir.rglob("*"):
+            relative = path.relative_to(output_dir).as_posix()
+            if relative not in owned and (path.is_file() or path.is_symlink()):
+                raise OutputError(
+                    f"{output_dir}: holds files obsgen did not write ({relative}); "
+                    "render into an empty folder or one obsgen wrote"
+                )
+    except OSError as error:
+        raise OutputError(f"{output_dir}: cannot read: {_reason(error)}") from None
 
 
 def _manifest(output_dir: Path) -> set[str]:

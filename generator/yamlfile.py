@@ -86,7 +86,7 @@ _EXPECTED = {
     "int_from_float": "a whole number",
     "float_type": "a number",
     "float_parsing": "a number",
-    "string_type": "text (quote it)",
+    "string_type": "text",
     "bool_type": "true or false",
     "bool_parsing": "true or false",
     "dict_type": "a mapping",
@@ -108,6 +108,8 @@ def _say(detail: Mapping[str, Any], pattern_help: Mapping[str, str]) -> str:
     if kind == "string_pattern_mismatch":
         pattern = detail["ctx"]["pattern"]
         return f"{value!r} is not {pattern_help.get(pattern, 'allowed here')}"
+    if kind == "string_type" and isinstance(value, int | float):
+        return f"expected text, got {value!r} (quote it to keep it as text)"
     if kind in _EXPECTED:
         return f"expected {_EXPECTED[kind]}, got {value!r}"
 

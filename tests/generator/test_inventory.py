@@ -140,8 +140,8 @@ def test_names_and_channels_explain_what_is_allowed(tmp_path):
     assert problems_of(tmp_path, text) == [
         "6:5: teams[0].slack_channel: 'web-alerts' is not a Slack channel such as "
         "#team-alerts",
-        "9:5: services[0].name: 'Store Front' is not a name: lower-case letters, "
-        "digits and '-', starting with a letter",
+        "9:5: services[0].name: 'Store Front' is not a name: up to 63 lower-case "
+        "letters, digits and '-', starting with a letter",
     ]
 
 
@@ -222,3 +222,40 @@ def test_the_owner_team_must_exist_and_defaults_to_the_first_team(tmp_path):
 
     inventory = load(write_inventory(tmp_path, MINIMAL))
     assert inventory.owner_team.name == "web"
+
+
+def test_lists_where_names_and_ports_belong_are_reported_not_raised(tmp_path):
+    text = MINIMAL.replace("- name: web", "- name: [web]").replace(
+        "port: 8080", "port: [8080]\n    address: [web1]"
+    )
+
+    assert problems_of(tmp_path, text) == [
+        "5:5: teams[0].name: expected text, got ['web']",
+        "11:5: services[0].team: team 'web' does not exist (known: none)",
+        "12:5: services[0].port: expected a whole number, got [8080]",
+        "13:5: services[0].address: expected text, got ['web1']",
+    ]
+
+
+def test_a_scrape_may_not_take_longer_than_its_interval(tmp_path):
+    text = MINIMAL.replace(
+        "  environment: staging", "  environment: staging\n  scrape_timeout: 1m"
+    )
+
+    assert problems_of(tmp_path, text) == [
+        "4:3: stack.scrape_timeout: a scrape cannot take longer than scrape_interval"
+    ]
+
+
+def test_host_names_collide_whatever_their_case_and_paths_have_no_spaces(tmp_path):
+    text = (
+        MINIMAL.replace("    port: 8080", "    address: WEB1\n    port: 8080")
+        + "  - name: checkout\n    kind: http\n    team: web\n"
+        "    address: web1\n    port: 8080\n    health: ['/h?x=1 2']\n"
+    )
+
+    assert problems_of(tmp_path, text) == [
+        "18:5: services[1].port: port 8080 on 'web1' is already used by 'storefront'",
+        "19:14: services[1].health[0]: '/h?x=1 2' is not a path starting with / and "
+        "without spaces",
+    ]

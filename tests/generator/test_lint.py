@@ -170,3 +170,32 @@ def test_templates_prometheus_understands_pass(tmp_path):
     )
 
     assert lint_text(tmp_path, "groups:\n  - name: web\n    rules:\n" + text) == []
+
+
+def test_group_durations_and_alert_fields_on_recording_rules_are_errors(tmp_path):
+    text = """\
+groups:
+  - name: web
+    interval: 5 m
+    rules:
+      - record: job:up:sum
+        expr: sum(up)
+        for: 5m
+        annotations: {summary: x}
+"""
+    assert lint_text(tmp_path, text) == [
+        "3:5: error: `interval: 5 m` is not a duration such as 5m [duration]",
+        "7:9: error: a recording rule has no 'for' [structure]",
+        "8:9: error: a recording rule has no 'annotations' [structure]",
+    ]
+
+
+def test_an_empty_file_holds_no_rules_and_an_empty_folder_is_an_error(tmp_path):
+    assert lint_text(tmp_path, "") == []
+
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    result = run_obsgen("lint", empty)
+
+    assert result.exit_code == 1
+    assert "no rule files" in result.output

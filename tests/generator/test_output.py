@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+
 import pytest
 
 from generator.errors import OutputError
@@ -107,3 +110,26 @@ def test_leftovers_of_a_killed_render_are_cleared_by_the_next(tmp_path):
     write_output({"a.yml": "1\n"}, output)
 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stack"]
+
+
+def test_a_second_render_into_the_same_place_at_once_is_refused(tmp_path):
+    output = tmp_path / "stack"
+    write_output({"a.yml": "1\n"}, output)
+    # Another render holds the folder, as write_output itself does.
+    handle = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with pytest.raises(OutputError, match="another obsgen render is writing"):
+            write_output({"a.yml": "2\n"}, output)
+    finally:
+        os.close(handle)
+
+    assert (output / "a.yml").read_text() == "1\n"
+
+
+def test_the_first_stranger_stops_the_search(tmp_path):
+    (tmp_path / "stack" / "deep" / "deeper").mkdir(parents=True)
+    (tmp_path / "stack" / "deep" / "deeper" / "theirs.txt").write_text("x")
+
+    with pytest.raises(OutputError, match=r"deep/deeper/theirs\.txt"):
+        write_output({"a.yml": "1\n"}, tmp_path / "stack")
