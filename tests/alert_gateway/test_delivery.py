@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 from alert_gateway.delivery import Backoff, Deliverer
 from alert_gateway.metrics import GatewayMetrics
 from alert_gateway.pacing import ChannelPacer
 from alert_gateway.payload import Notification
 from alert_gateway.slack import SlackWebSink
 from alert_gateway.sqlite_store import SqliteStore
-from tests.alert_gateway.conftest import INTERVAL, alert, payload
+from tests.alert_gateway.conftest import INTERVAL, GatewayProcess, alert, payload
 
 RESOLVED_AT = "2026-03-02T10:05:00Z"
 
@@ -354,3 +356,27 @@ def test_log_lines_of_a_group_name_its_channel_the_same_way(
     assert (
         posted.channel == updated.channel == fake_slack.channel_id("#platform-alerts")
     )
+
+
+@pytest.mark.e2e
+def test_served_gateway_at_the_shipped_pace_resolves_a_group_and_moves_on(
+    tmp_path, fake_slack
+):
+    served = GatewayProcess(tmp_path, fake_slack.base_url, interval=1.0).start()
+    try:
+        assert served.post(payload("{}:{a}", [alert("A")])).ok
+        assert fake_slack.wait_for(lambda calls: len(calls) == 1, 10)
+        resolved = alert("A", status="resolved", ends_at=RESOLVED_AT)
+        assert served.post(payload("{}:{a}", [resolved])).ok
+        assert served.post(payload("{}:{b}", [alert("B")])).ok
+
+        arrived = fake_slack.wait_for(
+            lambda calls: sum(c.method == "chat.postMessage" for c in calls) == 3, 15
+        )
+    finally:
+        assert served.stop() == 0
+
+    assert arrived, [(c.method, c.thread_ts) for c in fake_slack.calls]
+    [update] = fake_slack.updates()
+    [reply] = [call for call in fake_slack.posts() if call.thread_ts]
+    assert reply.thread_ts == update.ts
