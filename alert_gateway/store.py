@@ -68,6 +68,7 @@ class GroupRecord:
     shown_ack_seq: int = 0
     escalated_at: float | None = None
     escalations: int = 0
+    # Set once the resolved reply is queued as a thread note, posted or not.
     resolved_reply_posted: bool = False
     paging: bool = False
     updated_at: float | None = None
