@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from alert_gateway.clock import SystemClock
 from alert_gateway.config import GatewayConfig, load_config
-from alert_gateway.delivery import Deliverer
 from alert_gateway.oncall import on_call
+from alert_gateway.routing import Router
 from generator import gateway
 from generator.errors import RenderError
 from generator.inventory import Inventory
@@ -44,10 +45,10 @@ def test_every_team_has_a_route_to_its_channel(rendered):
 def gateway_target(config: GatewayConfig, labels: dict[str, str], team: str | None):
     """Where the gateway's own routing sends a group with `labels`, posted to
     the webhook of `team` (None: the team-less one)."""
-    # Routing reads only the configuration: no store, Slack or clock needed.
-    deliverer = SimpleNamespace(config=config)
+    # Routing reads only the configuration and the group's labels.
+    router = Router(config, SystemClock())
     state = SimpleNamespace(common_labels=labels, group_labels=labels)
-    return Deliverer.route(deliverer, state, team)  # type: ignore[arg-type]
+    return router.route(state, team)  # type: ignore[arg-type]
 
 
 def test_watchdog_stays_in_the_default_channel_and_other_alerts_follow_their_team(
