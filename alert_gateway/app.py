@@ -156,18 +156,30 @@ async def _http_error(request: Request, error: StarletteHTTPException) -> JSONRe
     return response
 
 
+def _bearer_token(request: Request) -> bytes:
+    """The credentials of an `Authorization: Bearer ...` header, else nothing.
+
+    The scheme's name is compared without regard to case, as HTTP wants.
+    """
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return b""
+    return credentials.strip().encode()
+
+
 def _webhook_routes(app: FastAPI, gateway: Gateway) -> None:
     token = gateway.config.secret("webhook_bearer_token")
-    expected = f"Bearer {token}".encode() if token else None
+    expected = token.encode() if token else None
 
     async def receive(request: Request) -> Response:
         team = request.path_params.get("team")
         if gateway.draining:
             return _error(503, "shutting down")
-        if expected is not None:
-            given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return _error(401, "missing or wrong bearer token")
+        authorized = expected is None or hmac.compare_digest(
+            _bearer_token(request), expected
+        )
+        if not authorized:
+            return _error(401, "missing or wrong bearer token")
         try:
             body = await _read_body(request)
         except _BodyTooLarge:

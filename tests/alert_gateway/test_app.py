@@ -56,6 +56,17 @@ def test_missing_or_wrong_bearer_token_is_401(client):
     assert "error" in wrong.json()
 
 
+def test_the_bearer_scheme_is_matched_without_regard_to_case(client):
+    lower = client.post(
+        "/alertmanager", json=payload(), headers={"Authorization": f"bearer {TOKEN}"}
+    )
+    basic = client.post(
+        "/alertmanager", json=payload(), headers={"Authorization": f"Basic {TOKEN}"}
+    )
+
+    assert (lower.status_code, basic.status_code) == (200, 401)
+
+
 def test_body_over_one_mebibyte_is_413(client, store):
     big = json.dumps(payload()).encode() + b" " * MAX_BODY_BYTES
 
