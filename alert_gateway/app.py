@@ -146,7 +146,10 @@ async def _invalid_parameters(
     problems = error.errors()
     first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"] if part != "query")
-    return _error(400, f"{where or 'request'}: {first['msg']}")
+    message = str(first["msg"]).replace("Input should be", "expected")
+    if "input" in first:
+        message += f", got {first['input']!r}"
+    return _error(400, f"{where or 'request'}: {message}")
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -222,6 +222,15 @@ def test_every_client_error_has_the_short_error_shape(client, path):
     assert "detail" not in response.text
 
 
+def test_a_bad_query_parameter_is_named_in_our_words(client):
+    response = client.get("/oncall.ics", params={"weeks": "abc"})
+
+    assert response.status_code == 400
+    message = response.json()["error"]
+    assert message.startswith("weeks: expected a valid integer")
+    assert message.endswith(", got 'abc'")
+
+
 def test_unknown_team_is_404_for_the_calendar_as_for_the_json(client):
     calendar = client.get("/oncall.ics", params={"team": "nope"})
     now = client.get("/oncall", params={"team": "nope"})
