@@ -26,7 +26,11 @@ from generator.dashboard_check import (
 )
 from generator.errors import PackError
 from generator.inventory import Inventory, Service
-from generator.links import dashboard_uid, service_dashboard_name
+from generator.links import (
+    dashboard_uid,
+    has_service_dashboard,
+    service_dashboard_name,
+)
 from generator.prototype import Prototype, json_number, number_mark, text_mark
 from generator.render import Files, RenderContext
 
@@ -144,11 +148,6 @@ def spec(environment: jinja2.Environment, name: str) -> DashboardSpec:
 
 def serialise(board: dict[str, Any]) -> str:
     return json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def has_service_dashboard(inventory: Inventory, service: Service) -> bool:
-    """Whether `service` has a dashboard of its own; the same rule as alert links."""
-    return service.kind == "http" and inventory.pack(service).meta.exporter is None
 
 
 def infrastructure_services(inventory: Inventory) -> list[Service]:

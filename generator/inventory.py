@@ -7,7 +7,6 @@ once, each located at its file, line and column.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -224,10 +223,6 @@ class Inventory:
         if service.health is not None:
             return list(service.health)
         return list(self.model.defaults.health)
-
-    def fingerprint(self) -> str:
-        """A stable digest of the checked inventory, for change detection."""
-        return json.dumps(self.model.model_dump(mode="json"), sort_keys=True)
 
 
 def exporter_name(service: Service) -> str:

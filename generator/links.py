@@ -7,7 +7,6 @@ stable uids: every target derives those from here, so they always match.
 from __future__ import annotations
 
 import hashlib
-import re
 
 from generator.inventory import Inventory, Service
 
@@ -24,19 +23,21 @@ def dashboard_uid(inventory: Inventory, name: str) -> str:
     return f"{uid[: MAX_UID_CHARS - 9]}-{digest}"
 
 
-def dashboard_slug(title: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
-
-
 def service_dashboard_name(service: Service) -> str:
     """Dashboard name of an `http` service; infrastructure kinds share one dashboard."""
     return f"service-{service.name}"
 
 
+def has_service_dashboard(inventory: Inventory, service: Service) -> bool:
+    """Whether `service` has a dashboard of its own; others share the
+    infrastructure dashboard."""
+    return service.kind == "http" and inventory.pack(service).meta.exporter is None
+
+
 def dashboard_url(inventory: Inventory, service: Service) -> str:
     """Where an alert about `service` points people in Grafana."""
     base = inventory.stack.grafana.url.rstrip("/")
-    if inventory.pack(service).meta.exporter is None and service.kind == "http":
+    if has_service_dashboard(inventory, service):
         uid = dashboard_uid(inventory, service_dashboard_name(service))
         return f"{base}/d/{uid}"
     uid = dashboard_uid(inventory, "infrastructure")

@@ -31,9 +31,7 @@ def write_output(files: dict[str, str], output_dir: Path) -> None:
     try:
         output_dir.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(
-            f"{output_dir}: cannot write output: {_reason(error)}"
-        ) from None
+        raise _cannot_write(output_dir, error) from None
 
     with _render_lock(output_dir):
         ensure_owned(output_dir)
@@ -60,9 +58,7 @@ def _replace(files: dict[str, str], output_dir: Path) -> None:
         _swap(staging, retired, output_dir)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise OutputError(
-            f"{output_dir}: cannot write output: {_reason(error)}"
-        ) from None
+        raise _cannot_write(output_dir, error) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
