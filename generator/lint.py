@@ -20,6 +20,7 @@ import promql_parser
 from generator import yamlfile
 from generator.errors import InventoryError
 from generator.gotemplate import template_problem
+from generator.packs import DURATION_PATTERN
 
 SEVERITIES = frozenset({"critical", "warning", "info"})
 REQUIRED_LABELS = ("severity", "team")
@@ -40,7 +41,6 @@ ALERT_ONLY_KEYS = frozenset({"for", "keep_firing_for", "annotations"})
 GROUP_KEYS = frozenset({"name", "interval", "rules", "limit", "query_offset"})
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-DURATION = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
 RECORD_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*(:[a-zA-Z0-9_]+){2,}$")
 ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
@@ -222,7 +222,9 @@ class _FileLinter:
     def lint_durations(self, path: Path_, item: dict[str, Any], keys) -> None:
         for key in keys:
             value = item.get(key)
-            if key in item and not (isinstance(value, str) and DURATION.match(value)):
+            if key in item and not (
+                isinstance(value, str) and DURATION_PATTERN.match(value)
+            ):
                 message = f"`{key}: {value}` is not a duration such as 5m"
                 self.error((*path, key), "duration", message)
 
